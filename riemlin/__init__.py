@@ -1,0 +1,32 @@
+"""riemlin: Riemannian optimization on fixed-rank matrices with the deep-linear metric.
+
+A deep linear network ``W = W_N ... W_1`` trained by gradient flow from balanced layers
+moves its end-to-end matrix along the Riemannian gradient flow of the loss on the
+manifold ``M_k`` of rank-``k`` matrices, under the metric
+``g_W(xi, eta) = <A_W^{-1} xi, eta>`` (Bah, Rauhut, Terstiege, Westdickenberg,
+arXiv:1910.05505). riemlin implements that manifold for pymanopt and the maps between
+layers and points of ``M_k``.
+"""
+
+from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.metric import (
+    MetricWeights,
+    apply_metric,
+    apply_metric_inverse,
+    metric_inner,
+    metric_weights,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FixedRankDeepLinear",
+    "FixedRankPoint",
+    "FixedRankTangentVector",
+    "MetricWeights",
+    "apply_metric",
+    "apply_metric_inverse",
+    "metric_inner",
+    "metric_weights",
+    "__version__",
+]

@@ -1,0 +1,455 @@
+r"""The pymanopt manifold :class:`FixedRankDeepLinear`.
+
+:math:`\mathcal M_k`, the ``m x n`` real matrices of rank ``k``, with the Riemannian
+metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F` that a
+depth-``N`` linear network induces on its end-to-end matrix (Bah, Rauhut, Terstiege,
+Westdickenberg, arXiv:1910.05505). The maths lives in :mod:`riemlin.metric`; this class
+validates inputs and adapts it to pymanopt.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVector
+from pymanopt.manifolds.manifold import Manifold
+
+from riemlin import metric as _metric
+from riemlin._validation import as_generator, check_array, check_int, check_shape
+from riemlin.ambient import (
+    ambient_matmul,
+    ambient_rmatmul,
+    ambient_shape,
+    ambient_to_dense,
+)
+
+__all__ = ["FixedRankDeepLinear", "FixedRankPoint", "FixedRankTangentVector"]
+
+#: Point type ``(u, s, vt)``, shared with pymanopt's ``FixedRankEmbedded``.
+FixedRankPoint = _FixedRankPoint
+#: Tangent vector type ``(Up, M, Vp)``, shared with pymanopt's ``FixedRankEmbedded``.
+FixedRankTangentVector = _FixedRankTangentVector
+
+
+class FixedRankDeepLinear(Manifold):
+    r"""Fixed-rank matrices with the metric induced by a deep linear network.
+
+    The manifold :math:`\mathcal M_k` of real ``m x n`` matrices of rank ``k`` with the
+    metric
+
+    .. math::
+
+        g_W(\xi, \eta) = \langle \mathcal A_W^{-1}(\xi), \eta\rangle_F, \qquad
+        \mathcal A_W(Z) = \sum_{j=1}^N (WW^\top)^{\frac{N-j}{N}} Z
+        (W^\top W)^{\frac{j-1}{N}},
+
+    under which the product :math:`W = W_N\cdots W_1` of balanced layers trained by
+    gradient flow follows the Riemannian gradient flow of the loss (Bah et al.,
+    Theorem 4.4 and Section 4). ``depth=1`` is the embedded metric of pymanopt's
+    ``FixedRankEmbedded``.
+
+    Points are ``(u, s, vt)`` (thin SVD, ``s`` positive, shapes ``(m, k)``, ``(k,)``,
+    ``(k, n)``) and tangent vectors ``(Up, M, Vp)`` with
+    :math:`\xi = u M v^\top + U_p v^\top + u V_p^\top`, ``u^T Up = 0``, ``vt Vp = 0``,
+    exactly as in pymanopt's ``FixedRankEmbedded``, so code written for one runs on
+    the other. All operations cost :math:`O((m+n)k^2)` or less, independent of the
+    depth.
+
+    Parameters
+    ----------
+    m, n : int
+        Matrix shape.
+    k : int
+        Rank, ``1 <= k <= min(m, n)``.
+    depth : int, default 2
+        Depth ``N >= 1`` of the linear network.
+    rng : None, int, SeedSequence or Generator, optional
+        Source of randomness for :meth:`random_point` and
+        :meth:`random_tangent_vector` when they are called without one (pymanopt's
+        solvers do), so that seeded runs are reproducible.
+    check_finite : bool, default True
+        Whether points and tangent vectors passed to the hot-path methods are scanned
+        for ``nan``/``inf`` (as in ``scipy.linalg``). The scan is ``O((m+n)k)``; turn
+        it off only for speed in trusted loops. Shapes are always checked.
+
+    References
+    ----------
+    .. [1] B. Bah, H. Rauhut, U. Terstiege, M. Westdickenberg, "Learning deep linear
+       neural networks: Riemannian gradient flows and convergence to global
+       minimizers", Inf. Inference 11 (2022), arXiv:1910.05505.
+    .. [2] B. Vandereycken, "Low-rank matrix completion by Riemannian optimization",
+       SIAM J. Optim. 23 (2013) (the tangent-space coordinates).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from riemlin import FixedRankDeepLinear
+    >>> manifold = FixedRankDeepLinear(5, 4, 2, depth=3, rng=0)
+    >>> x = manifold.random_point()
+    >>> xi = manifold.random_tangent_vector(x)
+    >>> round(manifold.norm(x, xi), 12)
+    1.0
+    """
+
+    def __init__(
+        self,
+        m: int,
+        n: int,
+        k: int,
+        depth: int = 2,
+        *,
+        rng=None,
+        check_finite: bool = True,
+    ):
+        m = check_int(m, "m")
+        n = check_int(n, "n")
+        k = check_int(k, "k")
+        if k > min(m, n):
+            raise ValueError(f"k must satisfy 1 <= k <= min(m, n) = {min(m, n)}; got k={k}")
+        self._m, self._n, self._k = m, n, k
+        self._depth = check_int(depth, "depth")
+        self._rng = as_generator(rng)
+        self._check_finite = bool(check_finite)
+        self._cached_s = None
+        self._cached_weights = None
+        super().__init__(
+            f"Rank-{k} {m}x{n} matrices with the depth-{self._depth} deep-linear metric",
+            (m + n - k) * k,
+            point_layout=3,
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def m(self) -> int:
+        """Number of rows."""
+        return self._m
+
+    @property
+    def n(self) -> int:
+        """Number of columns."""
+        return self._n
+
+    @property
+    def k(self) -> int:
+        """Rank."""
+        return self._k
+
+    @property
+    def depth(self) -> int:
+        """Depth ``N`` of the linear network that induces the metric."""
+        return self._depth
+
+    @property
+    def typical_dist(self) -> float:
+        """Scale used by ``TrustRegions`` for its radius (as in pymanopt: the dimension)."""
+        return float(self.dim)
+
+    def __repr__(self) -> str:
+        return f"FixedRankDeepLinear(m={self._m}, n={self._n}, k={self._k}, depth={self._depth})"
+
+    # ------------------------------------------------------------------ validation
+    def _check_point(self, point, name: str = "point"):
+        if not isinstance(point, (tuple, list)) or len(point) != 3:
+            raise TypeError(
+                f"{name} must be a triple (u, s, vt) as returned by random_point or "
+                f"point_from_matrix; got {type(point).__name__}"
+            )
+        u, s, vt = point
+        check_shape(u, f"{name}.u", (self._m, self._k))
+        check_shape(s, f"{name}.s", (self._k,))
+        check_shape(vt, f"{name}.vt", (self._k, self._n))
+        if not np.all(s > 0):
+            raise ValueError(
+                f"{name}.s must hold the {self._k} positive singular values of a "
+                f"rank-{self._k} matrix; got {s}"
+            )
+        if self._check_finite and not (np.all(np.isfinite(u)) and np.all(np.isfinite(vt))):
+            raise ValueError(f"{name} has non-finite entries (nan or inf)")
+
+    def _check_tangent(self, vector, name: str = "tangent_vector"):
+        if not isinstance(vector, (tuple, list)) or len(vector) != 3:
+            raise TypeError(
+                f"{name} must be a tangent vector (Up, M, Vp); got {type(vector).__name__}"
+            )
+        Up, M, Vp = vector
+        check_shape(Up, f"{name}.Up", (self._m, self._k))
+        check_shape(M, f"{name}.M", (self._k, self._k))
+        check_shape(Vp, f"{name}.Vp", (self._n, self._k))
+        if self._check_finite and not all(np.all(np.isfinite(x)) for x in vector):
+            raise ValueError(f"{name} has non-finite entries (nan or inf)")
+
+    def _weights(self, s: np.ndarray) -> _metric.MetricWeights:
+        # The weights depend on s only; solvers query the same point many times.
+        if self._cached_s is None or not np.array_equal(s, self._cached_s):
+            self._cached_weights = _metric.metric_weights(s, self._depth)
+            self._cached_s = np.array(s, copy=True)
+        return self._cached_weights
+
+    # ------------------------------------------------------------------ the metric
+    def metric_operator(self, point, tangent_vector) -> FixedRankTangentVector:
+        r"""Apply :math:`\mathcal A_W` to a tangent vector.
+
+        See :func:`riemlin.metric.apply_metric` for the formula.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector)
+        return FixedRankTangentVector(
+            *_metric.apply_metric(self._weights(point[1]), tangent_vector)
+        )
+
+    def metric_operator_inverse(self, point, tangent_vector) -> FixedRankTangentVector:
+        r"""Apply :math:`\mathcal A_W^{-1}` (see :func:`riemlin.metric.apply_metric_inverse`)."""
+        self._check_point(point)
+        self._check_tangent(tangent_vector)
+        return FixedRankTangentVector(
+            *_metric.apply_metric_inverse(self._weights(point[1]), tangent_vector)
+        )
+
+    def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
+        r"""The metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F`."""
+        self._check_point(point)
+        self._check_tangent(tangent_vector_a, "tangent_vector_a")
+        self._check_tangent(tangent_vector_b, "tangent_vector_b")
+        return float(
+            _metric.metric_inner(self._weights(point[1]), tangent_vector_a, tangent_vector_b)
+        )
+
+    def norm(self, point, tangent_vector) -> float:
+        r"""The norm :math:`\sqrt{g_W(\xi, \xi)}`."""
+        return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
+
+    # ------------------------------------------------------------------ tangent space
+    def projection(self, point, vector) -> FixedRankTangentVector:
+        r"""Frobenius-orthogonal projection of an ambient matrix onto :math:`T_W\mathcal M_k`.
+
+        ``M = u^T Z v``, ``Up = Z v - u M``, ``Vp = Z^T u - v M^T``. Only the products
+        ``Z v`` and ``Z^T u`` are formed, so ``vector`` may be a dense ``(m, n)`` array,
+        a ``scipy.sparse`` matrix or a low-rank triple ``(U, S, V)`` with
+        ``Z = U @ S @ V.T``; it is never densified.
+        """
+        self._check_point(point)
+        self._check_ambient(vector, "vector")
+        return self._project(point, vector)
+
+    def _check_ambient(self, vector, name):
+        shape = ambient_shape(vector, name)
+        if tuple(shape) != (self._m, self._n):
+            raise ValueError(
+                f"{name} must be an ambient {self._m}x{self._n} matrix; got shape {tuple(shape)}"
+            )
+
+    @staticmethod
+    def _project(point, vector) -> FixedRankTangentVector:
+        u, _, vt = point
+        ZV = ambient_matmul(vector, vt.T)
+        ZtU = ambient_rmatmul(vector, u)
+        M = u.T @ ZV
+        return FixedRankTangentVector(ZV - u @ M, M, ZtU - vt.T @ M.T)
+
+    def to_tangent_space(self, point, vector) -> FixedRankTangentVector:
+        """Re-impose ``u^T Up = 0`` and ``vt Vp = 0`` on a near-tangent ``(Up, M, Vp)``."""
+        self._check_point(point)
+        self._check_tangent(vector, "vector")
+        u, _, vt = point
+        Up, M, Vp = vector
+        return FixedRankTangentVector(Up - u @ (u.T @ Up), M, Vp - vt.T @ (vt @ Vp))
+
+    def embedding(self, point, tangent_vector):
+        """Low-rank triple ``(U, S, V)`` with ``U @ S @ V.T`` equal to the tangent vector."""
+        u, _, vt = point
+        Up, M, Vp = tangent_vector
+        return (
+            np.hstack((u @ M + Up, u)),
+            np.eye(2 * self._k),
+            np.hstack((vt.T, Vp)),
+        )
+
+    def tangent_to_matrix(self, point, tangent_vector) -> np.ndarray:
+        """The dense ``m x n`` matrix ``u M vt + Up vt + u Vp^T`` of a tangent vector."""
+        self._check_point(point)
+        self._check_tangent(tangent_vector)
+        u, _, vt = point
+        Up, M, Vp = tangent_vector
+        return (u @ M + Up) @ vt + u @ Vp.T
+
+    def zero_vector(self, point) -> FixedRankTangentVector:
+        """The zero tangent vector."""
+        return FixedRankTangentVector(
+            np.zeros((self._m, self._k)),
+            np.zeros((self._k, self._k)),
+            np.zeros((self._n, self._k)),
+        )
+
+    # ------------------------------------------------------------------ gradients
+    def euclidean_to_riemannian_gradient(self, point, euclidean_gradient):
+        r"""Riemannian gradient from the gradient with respect to the arrays ``(u, s, vt)``.
+
+        For a cost :math:`f(u, s, v^\top) = F(u\,\mathrm{diag}(s)\,v^\top)` pymanopt's
+        autodiff backends return ``du = G v S``, ``ds = diag(u^T G v)``,
+        ``dvt = S u^T G`` with :math:`G = \nabla F(W)`. The embedded gradient
+        :math:`P_T G` has ``M = u^T G v = (u^T du) S^{-1} = S^{-1}(dvt\, v)`` (the two
+        are averaged, the diagonal taken from ``ds``), ``Up = (du - u u^T du) S^{-1}``,
+        ``Vp = (dvt^T - v\, dvt\, v) S^{-1}``; the Riemannian gradient under ``g`` is
+        :math:`\mathcal A_W(P_T G)`.
+
+        Unlike pymanopt's ``FixedRankEmbedded``, this never divides by
+        :math:`s_j^2 - s_i^2`, so it stays accurate when singular values nearly
+        coincide.
+        """
+        self._check_point(point)
+        if not isinstance(euclidean_gradient, (tuple, list)) or len(euclidean_gradient) != 3:
+            raise TypeError(
+                "euclidean_gradient must be the triple (du, ds, dvt) of derivatives with "
+                "respect to (u, s, vt); for a gradient with respect to the matrix W use "
+                "riemannian_gradient_from_matrix"
+            )
+        u, s, vt = point
+        du, ds, dvt = (np.asarray(x) for x in euclidean_gradient)
+        check_shape(du, "euclidean_gradient[0] (du)", (self._m, self._k))
+        check_shape(ds, "euclidean_gradient[1] (ds)", (self._k,))
+        check_shape(dvt, "euclidean_gradient[2] (dvt)", (self._k, self._n))
+        utdu = u.T @ du
+        dvtv = dvt @ vt.T
+        M = 0.5 * (utdu / s + dvtv / s[:, None])
+        M[np.diag_indices(self._k)] = ds
+        Up = (du - u @ utdu) / s
+        Vp = (dvt.T - vt.T @ dvtv.T) / s
+        return FixedRankTangentVector(*_metric.apply_metric(self._weights(s), (Up, M, Vp)))
+
+    def riemannian_gradient_from_matrix(self, point, G) -> FixedRankTangentVector:
+        r"""Riemannian gradient :math:`\mathcal A_W(P_T G)` from the Euclidean gradient ``G``.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        G : ndarray, sparse matrix or (U, S, V)
+            Euclidean gradient of ``f`` at ``W``; never formed densely.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            :math:`\operatorname{grad}^g f(W)`, which satisfies
+            :math:`g_W(\operatorname{grad}^g f, \xi) = \langle G, \xi\rangle_F`.
+        """
+        self._check_point(point)
+        self._check_ambient(G, "G")
+        return FixedRankTangentVector(
+            *_metric.apply_metric(self._weights(point[1]), self._project(point, G))
+        )
+
+    # ------------------------------------------------------------------ moving around
+    def retraction(self, point, tangent_vector) -> FixedRankPoint:
+        r"""Metric-projection retraction: the rank-``k`` truncated SVD of ``W + xi``.
+
+        ``W + xi = [u, Up] [[S + M, I], [I, 0]] [v, Vp]^T``. Following Manopt's current
+        ``fixedrankembeddedfactory`` (the 2019 revision by E. Levin), the QR
+        factorizations are taken of ``[u, Up]`` and ``[v, Vp]`` rather than of ``Up``
+        and ``Vp`` alone, which keeps the new factors orthonormal even when ``Up``,
+        ``Vp`` are ill-conditioned or not exactly orthogonal to ``u``, ``v``. Cost
+        :math:`O((m+n)k^2)`. The retraction is second order for the embedded metric
+        (Absil and Malick 2012) and first order for ``g`` when ``depth > 1``.
+
+        Raises
+        ------
+        ValueError
+            If ``W + xi`` has numerical rank below ``k`` (the step leaves the manifold).
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector)
+        u, s, vt = point
+        Up, M, Vp = tangent_vector
+        k = self._k
+        Qu, Ru = np.linalg.qr(np.hstack((u, Up)))
+        Qv, Rv = np.linalg.qr(np.hstack((vt.T, Vp)))
+        core = np.zeros((2 * k, 2 * k))
+        core[:k, :k] = np.diag(s) + M
+        core[:k, k:] = np.eye(k)
+        core[k:, :k] = np.eye(k)
+        Uc, Sc, Vct = np.linalg.svd(Ru @ core @ Rv.T)
+        if not Sc[k - 1] > max(2 * k, 1) * np.finfo(float).eps * Sc[0]:
+            raise ValueError(
+                f"retraction: W + tangent_vector has numerical rank below k={k} "
+                f"(singular values {Sc[: k + 1]}); take a shorter step"
+            )
+        return FixedRankPoint(Qu @ Uc[:, :k], Sc[:k], (Qv @ Vct[:k].T).T)
+
+    def transport(self, point_a, point_b, tangent_vector_a) -> FixedRankTangentVector:
+        """Vector transport by Frobenius projection onto the tangent space at ``point_b``.
+
+        A valid vector transport for any metric on :math:`\\mathcal M_k` (smooth, linear,
+        identity when ``point_a == point_b``); Absil, Mahony, Sepulchre 2008, Sec. 8.1.3.
+        """
+        self._check_point(point_a, "point_a")
+        self._check_point(point_b, "point_b")
+        self._check_tangent(tangent_vector_a, "tangent_vector_a")
+        return self._project(point_b, self.embedding(point_a, tangent_vector_a))
+
+    # ------------------------------------------------------------------ sampling
+    def random_point(self, rng=None, *, spread: float = 10.0) -> FixedRankPoint:
+        """A random point with Haar-distributed singular vectors.
+
+        Parameters
+        ----------
+        rng : None, int, SeedSequence or Generator, optional
+            Source of randomness; defaults to the manifold's own generator.
+        spread : float, default 10
+            Ratio ``s_max / s_min`` bound: singular values are drawn log-uniformly from
+            ``[spread**-0.5, spread**0.5]`` (so they stay away from zero, unlike
+            pymanopt's ``U(0, 1)``), sorted in decreasing order. ``spread=1`` gives all
+            singular values equal to one.
+        """
+        gen = self._rng if rng is None else as_generator(rng)
+        spread = float(spread)
+        if not np.isfinite(spread) or spread < 1:
+            raise ValueError(f"spread must be a finite number >= 1; got {spread}")
+        u = _haar_stiefel(gen, self._m, self._k)
+        v = _haar_stiefel(gen, self._n, self._k)
+        half = 0.5 * np.log(spread)
+        s = np.sort(np.exp(gen.uniform(-half, half, size=self._k)))[::-1]
+        return FixedRankPoint(u, s, v.T)
+
+    def random_tangent_vector(self, point, rng=None) -> FixedRankTangentVector:
+        """A random tangent vector of unit ``g``-norm (Gaussian coordinates, projected)."""
+        self._check_point(point)
+        gen = self._rng if rng is None else as_generator(rng)
+        u, _, vt = point
+        Up = gen.standard_normal((self._m, self._k))
+        Vp = gen.standard_normal((self._n, self._k))
+        M = gen.standard_normal((self._k, self._k))
+        xi = FixedRankTangentVector(Up - u @ (u.T @ Up), M, Vp - vt.T @ (vt @ Vp))
+        return xi / self.norm(point, xi)
+
+    # ------------------------------------------------------------------ conversions
+    def point_from_matrix(self, W) -> FixedRankPoint:
+        """The point ``(u, s, vt)`` of a rank-``k`` matrix, by a thin SVD.
+
+        Raises
+        ------
+        ValueError
+            If ``W`` has the wrong shape, non-finite entries, or numerical rank below
+            ``k`` (``s_k <= max(m, n) * eps * s_1``).
+        """
+        W = ambient_to_dense(W) if sp.issparse(W) else W
+        W = check_array(W, "W", shape=(self._m, self._n))
+        u, s, vt = np.linalg.svd(W, full_matrices=False)
+        k = self._k
+        tol = max(self._m, self._n) * np.finfo(float).eps * (s[0] if s.size else 0.0)
+        if not s[k - 1] > tol:
+            raise ValueError(
+                f"W has numerical rank {int(np.sum(s > tol))} < k={k} "
+                f"(singular values {s[: k + 1]}); a point of this manifold needs rank k"
+            )
+        return FixedRankPoint(u[:, :k], s[:k], vt[:k])
+
+    def point_to_matrix(self, point) -> np.ndarray:
+        """The dense ``m x n`` matrix ``u diag(s) vt``."""
+        self._check_point(point)
+        u, s, vt = point
+        return (u * s) @ vt
+
+
+def _haar_stiefel(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
+    # QR of a Gaussian matrix with the signs of R's diagonal fixed: Haar distributed.
+    Q, R = np.linalg.qr(gen.standard_normal((n, k)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)

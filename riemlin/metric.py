@@ -1,0 +1,217 @@
+r"""The deep-linear metric on :math:`\mathcal M_k` in SVD coordinates.
+
+At a rank-:math:`k` matrix :math:`W = U S V^\top` the metric induced by a depth-:math:`N`
+linear network is (Bah, Rauhut, Terstiege, Westdickenberg 2022, eq. (1.6))
+
+.. math::
+
+    g_W(\xi, \eta) = \langle \mathcal A_W^{-1}(\xi), \eta \rangle_F, \qquad
+    \mathcal A_W(Z) = \sum_{j=1}^{N} (W W^\top)^{\frac{N-j}{N}} \, Z \,
+    (W^\top W)^{\frac{j-1}{N}} .
+
+A tangent vector :math:`\xi = U M V^\top + U_p V^\top + U V_p^\top` (``U^T Up = 0``,
+``V^T Vp = 0``, pymanopt's ``(Up, M, Vp)`` convention) is mapped by
+:math:`\mathcal A_W` block by block: with :math:`p_a = s_a^{2/N}`,
+
+.. math::
+
+    M \mapsto K \odot M, \quad K_{ab} = \sum_{j=1}^{N} p_a^{N-j} p_b^{j-1}, \qquad
+    U_p \mapsto U_p \operatorname{diag}(c), \; V_p \mapsto V_p \operatorname{diag}(c),
+    \quad c_a = s_a^{2(N-1)/N}.
+
+Every function here costs :math:`O((m+n)k + k^2)` and does not depend on the depth.
+The functions are plain numpy (no input checks) so that they can be traced by autograd;
+:class:`riemlin.FixedRankDeepLinear` validates its inputs before calling them.
+
+References
+----------
+.. [BRTW] B. Bah, H. Rauhut, U. Terstiege, M. Westdickenberg, "Learning deep linear
+   neural networks: Riemannian gradient flows and convergence to global minimizers",
+   Information and Inference 11 (2022); arXiv:1910.05505.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "MetricWeights",
+    "metric_weights",
+    "apply_metric",
+    "apply_metric_inverse",
+    "metric_inner",
+    "rational_power",
+]
+
+
+class MetricWeights(NamedTuple):
+    """The SVD-coordinate weights of :math:`\\mathcal A_W` at one point.
+
+    Attributes
+    ----------
+    K : ndarray, shape (k, k)
+        Weights of the ``M`` block, symmetric with positive entries.
+    c : ndarray, shape (k,)
+        Weights of the ``Up`` and ``Vp`` blocks, ``c_a = s_a^{2(N-1)/N}``.
+    """
+
+    K: np.ndarray
+    c: np.ndarray
+
+
+def rational_power(x: np.ndarray, num: int, den: int) -> np.ndarray:
+    r"""Accurate :math:`x^{num/den}` for positive ``x`` and integers ``num``, ``den``.
+
+    ``np.power(x, num / den)`` rounds the exponent, which costs
+    ``|num/den * log x|`` ulps (about 18 ulps at ``x = 1e8``). Writing
+    ``x = f 2^e`` with ``f`` in ``[1/2, 1)`` and ``e num = q den + r`` gives
+    ``x^{num/den} = 2^q \, 2^{r/den} f^{num/den}``, where ``2^q`` is exact and the two
+    remaining powers have arguments of order one, so the result is good to about 3
+    ulps for every ``x``.
+    """
+    f, e = np.frexp(x)
+    q, r = np.divmod(e.astype(np.int64) * num, den)
+    return np.ldexp(np.power(f, num / den) * np.exp2(r / den), q)
+
+
+def metric_weights(s: np.ndarray, depth: int) -> MetricWeights:
+    r"""Weights ``K`` and ``c`` of :math:`\mathcal A_W` from the singular values.
+
+    .. math::
+
+        K_{ab} = \sum_{j=1}^{N} p_a^{N-j} p_b^{j-1}, \qquad p_a = s_a^{2/N},
+        \qquad c_a = s_a^{2(N-1)/N} = K_{aa} / N .
+
+    The sum is evaluated in the closed form
+
+    .. math::
+
+        K_{ab} = p_{\max}^{N-1}\, \frac{\operatorname{expm1}(-N\delta)}
+        {\operatorname{expm1}(-\delta)}, \qquad
+        \delta = |\log p_a - \log p_b| = \tfrac{2}{N}
+        \left|\log\left(1 + \tfrac{s_a - s_b}{s_b}\right)\right|,
+
+    with the limit ``N`` at ``delta = 0``. It has no cancellation when ``s_a`` and
+    ``s_b`` nearly coincide (``s_a - s_b`` is exact there and ``log1p``/``expm1`` keep
+    full relative accuracy), and no intermediate overflows (``p^N`` is never formed), so
+    it is accurate to a few ulps for any depth and singular values from ``1e-150`` to
+    ``1e150``.
+
+    Parameters
+    ----------
+    s : ndarray, shape (k,)
+        Positive singular values of ``W``.
+    depth : int
+        Depth ``N >= 1`` of the network.
+
+    Returns
+    -------
+    MetricWeights
+        ``(K, c)``.
+
+    References
+    ----------
+    Bah et al., arXiv:1910.05505, Section 4 (the operator :math:`\mathcal A_W`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> K, c = metric_weights(np.array([2.0, 1.0]), depth=2)
+    >>> K  # sum_j p_a^{2-j} p_b^{j-1} = p_a + p_b with p = s
+    array([[4., 3.],
+           [3., 2.]])
+    >>> c
+    array([2., 1.])
+    """
+    s = np.asarray(s, dtype=float)
+    N = depth
+    c = rational_power(s, 2 * (N - 1), N)
+    if N == 1:
+        return MetricWeights(np.ones((s.size, s.size)), c)
+    sa = s[:, None]
+    sb = s[None, :]
+    smax = np.maximum(sa, sb)
+    smin = np.minimum(sa, sb)
+    # delta = (2/N) log(smax/smin) >= 0, with log1p of an exact difference.
+    delta = (2.0 / N) * np.log1p((smax - smin) / smin)
+    num = np.expm1(-N * delta)
+    den = np.expm1(-delta)
+    safe = delta > 0
+    ratio = np.where(safe, num / np.where(safe, den, 1.0), float(N))
+    cmax = np.maximum(c[:, None], c[None, :])
+    return MetricWeights(cmax * ratio, c)
+
+
+def apply_metric(weights: MetricWeights, xi):
+    r"""Apply :math:`\mathcal A_W` to a tangent vector in SVD coordinates.
+
+    .. math:: (U_p, M, V_p) \mapsto (U_p \operatorname{diag}(c),\; K \odot M,\;
+              V_p \operatorname{diag}(c)).
+
+    Parameters
+    ----------
+    weights : MetricWeights
+        From :func:`metric_weights`.
+    xi : tuple of ndarray
+        Tangent vector ``(Up, M, Vp)``.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``A_W(xi)`` as ``(Up, M, Vp)``.
+    """
+    K, c = weights
+    Up, M, Vp = xi
+    return Up * c, K * M, Vp * c
+
+
+def apply_metric_inverse(weights: MetricWeights, xi):
+    r"""Apply :math:`\mathcal A_W^{-1}` to a tangent vector in SVD coordinates.
+
+    .. math:: (U_p, M, V_p) \mapsto (U_p \operatorname{diag}(c)^{-1},\; M \oslash K,\;
+              V_p \operatorname{diag}(c)^{-1}).
+
+    Parameters
+    ----------
+    weights : MetricWeights
+        From :func:`metric_weights`.
+    xi : tuple of ndarray
+        Tangent vector ``(Up, M, Vp)``.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``A_W^{-1}(xi)`` as ``(Up, M, Vp)``.
+    """
+    K, c = weights
+    Up, M, Vp = xi
+    return Up / c, M / K, Vp / c
+
+
+def metric_inner(weights: MetricWeights, xi, eta) -> float:
+    r"""The deep-linear inner product :math:`g_W(\xi, \eta)` in SVD coordinates.
+
+    .. math::
+
+        g_W(\xi, \eta) = \sum_{a,b} \frac{M^\xi_{ab} M^\eta_{ab}}{K_{ab}}
+        + \sum_a \frac{(U_p^{\xi\top} U_p^\eta + V_p^{\xi\top} V_p^\eta)_{aa}}{c_a}.
+
+    Parameters
+    ----------
+    weights : MetricWeights
+        From :func:`metric_weights`.
+    xi, eta : tuple of ndarray
+        Tangent vectors ``(Up, M, Vp)`` at the same point.
+
+    Returns
+    -------
+    float
+        The inner product.
+    """
+    K, c = weights
+    Up_a, M_a, Vp_a = xi
+    Up_b, M_b, Vp_b = eta
+    cols = np.einsum("ia,ia->a", Up_a, Up_b) + np.einsum("ia,ia->a", Vp_a, Vp_b)
+    return np.sum(M_a * M_b / K) + np.sum(cols / c)
