@@ -110,8 +110,8 @@ class FixedRankDeepLinear(Manifold):
         self._depth = check_int(depth, "depth")
         self._rng = as_generator(rng)
         self._check_finite = bool(check_finite)
-        self._cached_s = None
-        self._cached_weights = None
+        self._cache = None
+        self._valid_point = None
         super().__init__(
             f"Rank-{k} {m}x{n} matrices with the depth-{self._depth} deep-linear metric",
             (m + n - k) * k,
@@ -149,6 +149,10 @@ class FixedRankDeepLinear(Manifold):
 
     # ------------------------------------------------------------------ validation
     def _check_point(self, point, name: str = "point"):
+        # Points are immutable values (as in pymanopt): a point object that passed the
+        # checks once is not scanned again, so solver loops pay the checks once.
+        if point is self._valid_point:
+            return
         if not isinstance(point, (tuple, list)) or len(point) != 3:
             raise TypeError(
                 f"{name} must be a triple (u, s, vt) as returned by random_point or "
@@ -163,10 +167,13 @@ class FixedRankDeepLinear(Manifold):
                 f"{name}.s must hold the {self._k} positive singular values of a "
                 f"rank-{self._k} matrix; got {s}"
             )
-        if self._check_finite and not (np.all(np.isfinite(u)) and np.all(np.isfinite(vt))):
+        if self._check_finite and not _all_finite(point):
             raise ValueError(f"{name} has non-finite entries (nan or inf)")
+        self._valid_point = point
 
-    def _check_tangent(self, vector, name: str = "tangent_vector"):
+    def _check_tangent(self, vector, name: str = "tangent_vector", scan: bool = False):
+        # ``scan``: test the entries for nan/inf here (methods whose cost dwarfs the
+        # scan); the O((m+n)k) methods test their result instead.
         if not isinstance(vector, (tuple, list)) or len(vector) != 3:
             raise TypeError(
                 f"{name} must be a tangent vector (Up, M, Vp); got {type(vector).__name__}"
@@ -175,44 +182,79 @@ class FixedRankDeepLinear(Manifold):
         check_shape(Up, f"{name}.Up", (self._m, self._k))
         check_shape(M, f"{name}.M", (self._k, self._k))
         check_shape(Vp, f"{name}.Vp", (self._n, self._k))
-        if self._check_finite and not all(np.all(np.isfinite(x)) for x in vector):
-            raise ValueError(f"{name} has non-finite entries (nan or inf)")
+        if scan:
+            self._check_finite_result(vector, name)
+
+    def _check_finite_result(self, value, *names):
+        # Any nan/inf entry of an input propagates into the result, so a test of the
+        # result replaces a scan of every input.
+        if not self._check_finite:
+            return
+        finite = np.isfinite(value) if np.isscalar(value) else _all_finite(value)
+        if not finite:
+            raise ValueError(
+                f"{' or '.join(names)} has non-finite entries (nan or inf), or the result overflows"
+            )
+
+    def _point_data(self, s: np.ndarray) -> _PointData:
+        # The weights depend on s only; solvers query the same point many times.
+        data = self._cache
+        if data is None or data.s_bytes != s.tobytes():
+            data = self._cache = _PointData(s, self._depth)
+        return data
 
     def _weights(self, s: np.ndarray) -> _metric.MetricWeights:
-        # The weights depend on s only; solvers query the same point many times.
-        if self._cached_s is None or not np.array_equal(s, self._cached_s):
-            self._cached_weights = _metric.metric_weights(s, self._depth)
-            self._cached_s = np.array(s, copy=True)
-        return self._cached_weights
+        return self._point_data(s).weights
 
     # ------------------------------------------------------------------ the metric
     def metric_operator(self, point, tangent_vector) -> FixedRankTangentVector:
         r"""Apply :math:`\mathcal A_W` to a tangent vector.
 
-        See :func:`riemlin.metric.apply_metric` for the formula.
+        ``(Up, M, Vp) -> (Up diag(c), K * M, Vp diag(c))``; see
+        :func:`riemlin.metric.apply_metric` for the formula.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
-        return FixedRankTangentVector(
-            *_metric.apply_metric(self._weights(point[1]), tangent_vector)
-        )
+        out = self._point_data(point[1]).apply(tangent_vector)
+        self._check_finite_result(out, "tangent_vector")
+        return out
 
     def metric_operator_inverse(self, point, tangent_vector) -> FixedRankTangentVector:
-        r"""Apply :math:`\mathcal A_W^{-1}` (see :func:`riemlin.metric.apply_metric_inverse`)."""
+        r"""Apply :math:`\mathcal A_W^{-1}` to a tangent vector.
+
+        ``(Up, M, Vp) -> (Up diag(c)^{-1}, M / K, Vp diag(c)^{-1})``; see
+        :func:`riemlin.metric.apply_metric_inverse`.
+        """
         self._check_point(point)
         self._check_tangent(tangent_vector)
-        return FixedRankTangentVector(
-            *_metric.apply_metric_inverse(self._weights(point[1]), tangent_vector)
+        data = self._point_data(point[1])
+        Up, M, Vp = tangent_vector
+        out = FixedRankTangentVector(
+            data.scale_columns(Up, inverse=True),
+            M / data.weights.K,
+            data.scale_columns(Vp, inverse=True),
         )
+        self._check_finite_result(out, "tangent_vector")
+        return out
 
     def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
-        r"""The metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F`."""
+        r"""The metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F`.
+
+        See :func:`riemlin.metric.metric_inner` for the formula in SVD coordinates.
+        """
         self._check_point(point)
         self._check_tangent(tangent_vector_a, "tangent_vector_a")
         self._check_tangent(tangent_vector_b, "tangent_vector_b")
-        return float(
-            _metric.metric_inner(self._weights(point[1]), tangent_vector_a, tangent_vector_b)
+        data = self._point_data(point[1])
+        Up_a, M_a, Vp_a = tangent_vector_a
+        Up_b, M_b, Vp_b = tangent_vector_b
+        value = float(
+            np.sum(M_a * M_b / data.weights.K)
+            + np.dot(data.scale_columns(Up_a, inverse=True).ravel(), Up_b.ravel())
+            + np.dot(data.scale_columns(Vp_a, inverse=True).ravel(), Vp_b.ravel())
         )
+        self._check_finite_result(value, "tangent_vector_a", "tangent_vector_b")
+        return value
 
     def norm(self, point, tangent_vector) -> float:
         r"""The norm :math:`\sqrt{g_W(\xi, \xi)}`."""
@@ -249,7 +291,7 @@ class FixedRankDeepLinear(Manifold):
     def to_tangent_space(self, point, vector) -> FixedRankTangentVector:
         """Re-impose ``u^T Up = 0`` and ``vt Vp = 0`` on a near-tangent ``(Up, M, Vp)``."""
         self._check_point(point)
-        self._check_tangent(vector, "vector")
+        self._check_tangent(vector, "vector", scan=True)
         u, _, vt = point
         Up, M, Vp = vector
         return FixedRankTangentVector(Up - u @ (u.T @ Up), M, Vp - vt.T @ (vt @ Vp))
@@ -267,7 +309,7 @@ class FixedRankDeepLinear(Manifold):
     def tangent_to_matrix(self, point, tangent_vector) -> np.ndarray:
         """The dense ``m x n`` matrix ``u M vt + Up vt + u Vp^T`` of a tangent vector."""
         self._check_point(point)
-        self._check_tangent(tangent_vector)
+        self._check_tangent(tangent_vector, scan=True)
         u, _, vt = point
         Up, M, Vp = tangent_vector
         return (u @ M + Up) @ vt + u @ Vp.T
@@ -314,7 +356,7 @@ class FixedRankDeepLinear(Manifold):
         M[np.diag_indices(self._k)] = ds
         Up = (du - u @ utdu) / s
         Vp = (dvt.T - vt.T @ dvtv.T) / s
-        return FixedRankTangentVector(*_metric.apply_metric(self._weights(s), (Up, M, Vp)))
+        return self._point_data(s).apply((Up, M, Vp))
 
     def riemannian_gradient_from_matrix(self, point, G) -> FixedRankTangentVector:
         r"""Riemannian gradient :math:`\mathcal A_W(P_T G)` from the Euclidean gradient ``G``.
@@ -334,9 +376,7 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         self._check_ambient(G, "G")
-        return FixedRankTangentVector(
-            *_metric.apply_metric(self._weights(point[1]), self._project(point, G))
-        )
+        return self._point_data(point[1]).apply(self._project(point, G))
 
     # ------------------------------------------------------------------ moving around
     def retraction(self, point, tangent_vector) -> FixedRankPoint:
@@ -356,7 +396,7 @@ class FixedRankDeepLinear(Manifold):
             If ``W + xi`` has numerical rank below ``k`` (the step leaves the manifold).
         """
         self._check_point(point)
-        self._check_tangent(tangent_vector)
+        self._check_tangent(tangent_vector, scan=True)
         u, s, vt = point
         Up, M, Vp = tangent_vector
         k = self._k
@@ -382,7 +422,7 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
-        self._check_tangent(tangent_vector_a, "tangent_vector_a")
+        self._check_tangent(tangent_vector_a, "tangent_vector_a", scan=True)
         return self._project(point_b, self.embedding(point_a, tangent_vector_a))
 
     # ------------------------------------------------------------------ sampling
@@ -453,3 +493,49 @@ def _haar_stiefel(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
     # QR of a Gaussian matrix with the signs of R's diagonal fixed: Haar distributed.
     Q, R = np.linalg.qr(gen.standard_normal((n, k)))
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+
+
+def _all_finite(arrays) -> bool:
+    # ``sum x @ x`` (one BLAS pass per array) is finite iff no entry is nan/inf, unless
+    # an entry exceeds 1e154 and its square overflows; only then is the exact scan run.
+    flats = [np.ravel(a) for a in arrays]
+    if np.isfinite(sum(f @ f for f in flats)):
+        return True
+    return all(np.all(np.isfinite(f)) for f in flats)
+
+
+class _PointData:
+    """Per-point cache: the metric weights and the column weights laid out flat.
+
+    Scaling the columns of a C-ordered ``(m, k)`` array by broadcasting runs an inner
+    loop of length ``k`` per row, several times slower than scaling by a number; a flat
+    multiply by ``c`` tiled to length ``m k`` runs at full memory speed. The tiles cost
+    the memory of one tangent vector and are built on first use.
+    """
+
+    __slots__ = ("s_bytes", "weights", "_tiles")
+
+    def __init__(self, s: np.ndarray, depth: int):
+        self.s_bytes = s.tobytes()
+        self.weights = _metric.metric_weights(s, depth)
+        self._tiles = {}
+
+    def apply(self, xi) -> FixedRankTangentVector:
+        """``A_W(xi)`` (the formula of :func:`riemlin.metric.apply_metric`)."""
+        Up, M, Vp = xi
+        return FixedRankTangentVector(
+            self.scale_columns(Up, inverse=False),
+            self.weights.K * M,
+            self.scale_columns(Vp, inverse=False),
+        )
+
+    def scale_columns(self, A: np.ndarray, inverse: bool) -> np.ndarray:
+        c = self.weights.c
+        rows = A.shape[0]
+        if not A.flags.c_contiguous:
+            return A / c if inverse else A * c
+        key = (rows, inverse)
+        tile = self._tiles.get(key)
+        if tile is None:
+            tile = self._tiles[key] = np.tile(1.0 / c if inverse else c, rows)
+        return (A.reshape(-1) * tile).reshape(A.shape)
