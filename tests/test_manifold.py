@@ -12,7 +12,7 @@ from conftest import fit_loglog_slope
 from pymanopt.manifolds import FixedRankEmbedded
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent
 
-from riemlin import FixedRankDeepLinear
+from riemlin import FixedRankDeepLinear, metric_weights
 from riemlin.reference import metric_operator_dense, metric_operator_inverse_dense
 
 
@@ -366,3 +366,28 @@ def test_check_finite_off_skips_the_scan():
     xi = manifold.random_tangent_vector(x)
     out = manifold.metric_operator(x, (xi.Up, np.full((2, 2), np.inf), xi.Vp))
     assert np.isinf(out.M).all()
+
+
+def test_huge_finite_entries_are_not_mistaken_for_nan():
+    """The fast finiteness test squares entries; 1e200 must still count as finite."""
+    manifold = FixedRankDeepLinear(5, 4, 2, depth=2, rng=0)
+    x = manifold.random_point()
+    xi = manifold.random_tangent_vector(x)
+    big = (xi.Up * 1e200, xi.M, xi.Vp)
+    out = manifold.metric_operator(x, big)
+    np.testing.assert_allclose(out.Up, big[0] * x.s ** (2 * (2 - 1) / 2), rtol=1e-14)
+    with pytest.raises(ValueError, match="overflows"):
+        manifold.inner_product(x, big, big)  # 1e400 is not representable
+
+
+def test_weights_follow_the_point():
+    """The per-point cache is keyed by the singular values, not by object identity."""
+    manifold = FixedRankDeepLinear(6, 5, 2, depth=3, rng=0)
+    x = manifold.random_point()
+    y = manifold.random_point()
+    xi = manifold.random_tangent_vector(x)
+    for point in (x, y, x):
+        K, c = metric_weights(point.s, 3)
+        out = manifold.metric_operator(point, xi)
+        np.testing.assert_allclose(out.M, K * xi.M, rtol=1e-15)
+        np.testing.assert_allclose(out.Up, xi.Up * c, rtol=1e-15)
