@@ -248,11 +248,12 @@ class FixedRankDeepLinear(Manifold):
         data = self._point_data(point[1])
         Up_a, M_a, Vp_a = tangent_vector_a
         Up_b, M_b, Vp_b = tangent_vector_b
-        value = float(
-            np.sum(M_a * M_b / data.weights.K)
-            + np.dot(data.scale_columns(Up_a, inverse=True).ravel(), Up_b.ravel())
-            + np.dot(data.scale_columns(Vp_a, inverse=True).ravel(), Vp_b.ravel())
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below
+            value = float(
+                np.sum(M_a * M_b / data.weights.K)
+                + np.dot(data.scale_columns(Up_a, inverse=True).ravel(), Up_b.ravel())
+                + np.dot(data.scale_columns(Vp_a, inverse=True).ravel(), Vp_b.ravel())
+            )
         self._check_finite_result(value, "tangent_vector_a", "tangent_vector_b")
         return value
 
@@ -499,7 +500,9 @@ def _all_finite(arrays) -> bool:
     # ``sum x @ x`` (one BLAS pass per array) is finite iff no entry is nan/inf, unless
     # an entry exceeds 1e154 and its square overflows; only then is the exact scan run.
     flats = [np.ravel(a) for a in arrays]
-    if np.isfinite(sum(f @ f for f in flats)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = sum(f @ f for f in flats)
+    if np.isfinite(total):
         return True
     return all(np.all(np.isfinite(f)) for f in flats)
 
