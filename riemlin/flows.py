@@ -247,6 +247,36 @@ class _Breakdown(Exception):
         self.status = status
 
 
+def _finite(dy, t):
+    if not np.all(np.isfinite(dy)):
+        raise _Breakdown(DIVERGED, f"divergence at t={t:.6g}: non-finite right-hand side")
+    return dy
+
+
+def _march(solver, t, to_point, record, rank_tol):
+    """Step ``solver`` to ``t[-1]``, recording the state at ``t[1:]`` (dense output)."""
+    nxt = 1
+    while nxt < t.size:
+        msg = solver.step()
+        if solver.status == "failed":
+            raise _Breakdown(FAILED, f"integrator failed at t={solver.t:.6g}: {msg}")
+        if not np.all(np.isfinite(solver.y)):
+            raise _Breakdown(DIVERGED, f"divergence at t={solver.t:.6g}: non-finite W")
+        p_now = to_point(solver.y)
+        if not p_now[1][-1] > rank_tol * p_now[1][0]:
+            raise _Breakdown(
+                RANK_LOST,
+                f"loss of rank at t={solver.t:.6g}: s_min/s_max = "
+                f"{p_now[1][-1] / p_now[1][0]:.3g} < rank_tol={rank_tol:g}",
+            )
+        if t[nxt] <= solver.t:
+            dense = solver.dense_output()
+            while nxt < t.size and t[nxt] <= solver.t:
+                y = solver.y if t[nxt] == solver.t else dense(t[nxt])
+                record(t[nxt], to_point(y))
+                nxt += 1
+
+
 # ---------------------------------------------------------------------- the flow
 def riemannian_gradient_flow(
     W0,
@@ -347,7 +377,7 @@ def riemannian_gradient_flow(
             xi = riemannian_gradient(manifold, p, loss)
             u, _, vt = p
             Up, M, Vp = xi
-            return -((u @ M + Up) @ vt + u @ Vp.T).ravel()
+            return _finite(-((u @ M + Up) @ vt + u @ Vp.T).ravel(), _t)
 
         y0 = ((point[0] * point[1]) @ point[2]).ravel()
     else:
@@ -373,7 +403,7 @@ def riemannian_gradient_flow(
             dU = np.linalg.solve((S @ b.T).T, Up.T).T
             dV = np.linalg.solve((S.T @ a.T).T, Vp.T).T
             dS = np.linalg.solve(a, np.linalg.solve(b, M.T).T)
-            return -np.concatenate((dU.ravel(), dS.ravel(), dV.ravel()))
+            return _finite(-np.concatenate((dU.ravel(), dS.ravel(), dV.ravel())), _t)
 
         u, s, vt = point
         y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))
@@ -403,30 +433,9 @@ def riemannian_gradient_flow(
             first_step=first_step,
             max_step=max_step,
         )
-        nxt = 1
         try:
-            while nxt < t.size:
-                msg = solver.step()
-                if solver.status == "failed":
-                    raise _Breakdown(FAILED, f"integrator failed at t={solver.t:.6g}: {msg}")
-                if not np.all(np.isfinite(solver.y)):
-                    raise _Breakdown(DIVERGED, f"divergence at t={solver.t:.6g}: non-finite W")
-                p_now = to_point(solver.y)
-                if not p_now[1][-1] > rank_tol * p_now[1][0]:
-                    raise _Breakdown(
-                        RANK_LOST,
-                        f"loss of rank at t={solver.t:.6g}: s_min/s_max = "
-                        f"{p_now[1][-1] / p_now[1][0]:.3g} < rank_tol={rank_tol:g}",
-                    )
-                if nxt < t.size and t[nxt] <= solver.t:
-                    dense = solver.dense_output()
-                    while nxt < t.size and t[nxt] <= solver.t:
-                        y = solver.y if t[nxt] == solver.t else dense(t[nxt])
-                        record(t[nxt], to_point(y))
-                        nxt += 1
-                if solver.status == "finished" and nxt < t.size:
-                    record(t[nxt], p_now)
-                    nxt += 1
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                _march(solver, t, to_point, record, rank_tol)
         except _Breakdown as exc:
             status, message = exc.status, str(exc)
         except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
@@ -489,30 +498,37 @@ def riemannian_gradient_descent(
     limit = max_loss_ratio * max(loss0, 1.0)
     times, losses, points, svals = [0.0], [loss0], [point], [point[1].copy()]
     status, message, nfev = SUCCESS, f"{n_steps} steps done.", 0
-    for i in range(1, n_steps + 1):
-        grad = riemannian_gradient(manifold, point, loss)
-        nfev += 1
-        try:
-            new = manifold.retraction(point, -step * grad)
-        except ValueError as exc:
-            status, message = RANK_LOST, f"loss of rank at step {i}: {exc}"
-            break
-        s = new[1]
-        if not np.all(np.isfinite(s)) or not (np.all(np.isfinite(new[0])) and np.isfinite(s[0])):
-            status, message = DIVERGED, f"divergence at step {i}: non-finite iterate"
-            break
-        if not s[-1] > rank_tol * s[0]:
-            status = RANK_LOST
-            message = f"loss of rank at step {i}: s_min/s_max = {s[-1] / s[0]:.3g}"
-            break
-        value = loss.value(new)
-        if not np.isfinite(value) or value > limit:
-            status = DIVERGED
-            message = f"divergence at step {i}: loss {value:.3g} (step too large?)"
-            break
-        point = new
-        times.append(i * step)
-        losses.append(value)
-        points.append(point)
-        svals.append(s.copy())
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for i in range(1, n_steps + 1):
+            grad = riemannian_gradient(manifold, point, loss)
+            nfev += 1
+            if not all(np.all(np.isfinite(x)) for x in grad):
+                status, message = DIVERGED, f"divergence at step {i}: non-finite gradient"
+                break
+            try:
+                new = manifold.retraction(point, -step * grad)
+            except ValueError as exc:
+                status, message = RANK_LOST, f"loss of rank at step {i}: {exc}"
+                break
+            except np.linalg.LinAlgError as exc:
+                status, message = DIVERGED, f"divergence at step {i}: {exc}"
+                break
+            s = new[1]
+            if not all(np.all(np.isfinite(x)) for x in new):
+                status, message = DIVERGED, f"divergence at step {i}: non-finite iterate"
+                break
+            if not s[-1] > rank_tol * s[0]:
+                status = RANK_LOST
+                message = f"loss of rank at step {i}: s_min/s_max = {s[-1] / s[0]:.3g}"
+                break
+            value = loss.value(new)
+            if not np.isfinite(value) or value > limit:
+                status = DIVERGED
+                message = f"divergence at step {i}: loss {value:.3g} (step too large?)"
+                break
+            point = new
+            times.append(i * step)
+            losses.append(value)
+            points.append(point)
+            svals.append(s.copy())
     return _finish(times, losses, points, svals, mode, status, message, nfev)
