@@ -253,7 +253,7 @@ def _finite(dy, t):
     return dy
 
 
-def _march(solver, t, to_point, record, rank_tol):
+def _march(solver, t, to_point, record, check_loss, rank_tol):
     """Step ``solver`` to ``t[-1]``, recording the state at ``t[1:]`` (dense output)."""
     nxt = 1
     while nxt < t.size:
@@ -269,6 +269,7 @@ def _march(solver, t, to_point, record, rank_tol):
                 f"loss of rank at t={solver.t:.6g}: s_min/s_max = "
                 f"{p_now[1][-1] / p_now[1][0]:.3g} < rank_tol={rank_tol:g}",
             )
+        check_loss(solver.t, p_now)
         if t[nxt] <= solver.t:
             dense = solver.dense_output()
             while nxt < t.size and t[nxt] <= solver.t:
@@ -324,8 +325,8 @@ def riemannian_gradient_flow(
     rank_tol : float, default 1e-13
         The run stops with status ``-3`` when ``s_min / s_max`` falls below it.
     max_loss_ratio : float, default 1e8
-        The run stops with status ``-2`` when the loss is not finite or exceeds
-        ``max_loss_ratio * max(L(W0), 1)``.
+        The run stops with status ``-2`` when the loss is not finite or
+        ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
 
     Returns
     -------
@@ -409,13 +410,17 @@ def riemannian_gradient_flow(
         y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))
 
     loss0 = loss.value(point)
-    limit = max_loss_ratio * max(loss0, 1.0)
+    limit = max_loss_ratio * max(abs(loss0), 1.0)
     times, losses, points, svals = [t[0]], [loss0], [point], [point[1].copy()]
 
-    def record(tt, p):
+    def check_loss(tt, p):
         value = loss.value(p)
-        if not np.isfinite(value) or value > limit:
+        if not abs(value) <= limit:
             raise _Breakdown(DIVERGED, f"divergence at t={tt:.6g}: loss {value:.3g}")
+        return value
+
+    def record(tt, p):
+        value = check_loss(tt, p)
         times.append(tt)
         losses.append(value)
         points.append(p)
@@ -435,7 +440,7 @@ def riemannian_gradient_flow(
         )
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                _march(solver, t, to_point, record, rank_tol)
+                _march(solver, t, to_point, record, check_loss, rank_tol)
         except _Breakdown as exc:
             status, message = exc.status, str(exc)
         except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
@@ -495,7 +500,7 @@ def riemannian_gradient_descent(
     manifold, point = _start(W0, loss, depth, k, rank_tol)
     mode = _output_mode(output, manifold.m, manifold.n)
     loss0 = loss.value(point)
-    limit = max_loss_ratio * max(loss0, 1.0)
+    limit = max_loss_ratio * max(abs(loss0), 1.0)
     times, losses, points, svals = [0.0], [loss0], [point], [point[1].copy()]
     status, message, nfev = SUCCESS, f"{n_steps} steps done.", 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -522,7 +527,7 @@ def riemannian_gradient_descent(
                 message = f"loss of rank at step {i}: s_min/s_max = {s[-1] / s[0]:.3g}"
                 break
             value = loss.value(new)
-            if not np.isfinite(value) or value > limit:
+            if not abs(value) <= limit:
                 status = DIVERGED
                 message = f"divergence at step {i}: loss {value:.3g} (step too large?)"
                 break
