@@ -351,7 +351,7 @@ def riemannian_gradient_flow(
     >>> from riemlin.losses import RegressionLoss
     >>> loss = RegressionLoss(np.eye(3), np.diag([3.0, 2.0, 1.0]))
     >>> res = riemannian_gradient_flow(np.diag([1.0, 1.0, 0.0]), loss, 2, [0.0, 20.0])
-    >>> res.status, round(res.loss[-1], 10)
+    >>> res.status, round(float(res.loss[-1]), 10)
     (0, 0.5)
     """
     if method not in ("dense", "manifold"):

@@ -257,3 +257,14 @@ def test_descent_bad_input():
         riemannian_gradient_descent(point, loss, 2, 0.1, 1, k=3)
     with pytest.raises(ValueError, match="W0.s must hold"):
         riemannian_gradient_descent((point[0], -point[1], point[2]), loss, 2, 0.1, 1)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import riemlin.flows
+    import riemlin.losses
+
+    for module in (riemlin.flows, riemlin.losses):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0
