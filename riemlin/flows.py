@@ -37,8 +37,13 @@ Two integrators (``method``):
     The SVD of ``U S V^T`` costs two thin QRs and a ``k x k`` SVD. The method has the
     order 8 of DOP853 with its embedded 5th/3rd-order error control, costs
     :math:`O((m+n)k^2)` per stage plus the loss products, and never forms an ``m x n``
-    array. Like every integrator in these coordinates it becomes stiff when
-    :math:`s_k \to 0`; that is reported as rank loss.
+    array. In the SVD frame the factor velocities are :math:`U_p S^{-1}` and
+    :math:`V_p S^{-1}`; under the deep-linear metric :math:`U_p, V_p` carry the weight
+    :math:`c_a = s_a^{2(N-1)/N}`, so they scale like :math:`s_a^{(N-2)/N}` and stay
+    bounded as :math:`s_k \to 0` for :math:`N \ge 2`. For :math:`N = 1` (the embedded
+    metric) they grow like :math:`1/s_k`, the known stiffness of these coordinates
+    (Koch and Lubich 2007; Lubich and Oseledets 2014). A collapse of :math:`s_k` is
+    reported as rank loss.
 
 Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
 (step size underflow), ``-2`` divergence (non-finite or exploding loss), ``-3`` loss of
@@ -51,6 +56,8 @@ References
    Inf. Inference 11 (2022), arXiv:1910.05505.
 .. [KL07] O. Koch, C. Lubich, "Dynamical low-rank approximation", SIAM J. Matrix Anal.
    Appl. 29 (2007) 434-454.
+.. [LO14] C. Lubich, I. V. Oseledets, "A projector-splitting integrator for dynamical
+   low-rank approximation", BIT 54 (2014) 171-188.
 .. [HNW] E. Hairer, S. P. Nørsett, G. Wanner, "Solving Ordinary Differential Equations
    I", 2nd ed., Springer 1993 (DOP853).
 """
@@ -97,6 +104,8 @@ class FlowResult:
         Imbalance of the layers over time (factor runs); ``None`` for Riemannian runs.
     factors : list of ndarray or None
         Final layers (factor runs); ``None`` for Riemannian runs.
+    singular_values : ndarray, shape (T, k)
+        Singular values of ``W`` at the output times (cheap for every size).
     """
 
     t: np.ndarray
