@@ -268,3 +268,19 @@ def test_docstring_examples_run():
     for module in (riemlin.flows, riemlin.losses):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+def test_generic_losses_are_accepted_like_regression(method):
+    import autograd.numpy as anp
+
+    loss, W0 = _problem(seed=9)
+    X, Y = loss.X, loss.Y
+    auto = MatrixLoss.from_autograd(lambda W: 0.5 * anp.sum((anp.dot(W, X) - Y) ** 2))
+    t = [0.0, 1.0, 2.0]
+    a = riemannian_gradient_flow(W0, loss, 3, t, method, rtol=1e-11, atol=1e-14)
+    b = riemannian_gradient_flow(W0, auto, 3, t, method, rtol=1e-11, atol=1e-14)
+    assert _rel(a.W, b.W) < 1e-10
+    c = riemannian_gradient_descent(W0, auto, 3, 0.1, 20)
+    d = riemannian_gradient_descent(W0, loss, 3, 0.1, 20)
+    np.testing.assert_allclose(c.loss, d.loss, rtol=1e-12)
