@@ -4,10 +4,13 @@ A deep linear network ``W = W_N ... W_1`` trained by gradient flow from balanced
 moves its end-to-end matrix along the Riemannian gradient flow of the loss on the
 manifold ``M_k`` of rank-``k`` matrices, under the metric
 ``g_W(xi, eta) = <A_W^{-1} xi, eta>`` (Bah, Rauhut, Terstiege, Westdickenberg,
-arXiv:1910.05505). riemlin implements that manifold for pymanopt and the maps between
-layers and points of ``M_k``.
+arXiv:1910.05505). riemlin implements that manifold for pymanopt, the maps between
+layers and points of ``M_k``, losses on ``W`` and the Riemannian gradient flow and
+descent.
 """
 
+from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
+from riemlin.losses import Loss, MatrixLoss, RegressionLoss, low_rank_target_loss
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.metric import (
     MetricWeights,
@@ -21,6 +24,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FixedRankDeepLinear",
+    "FlowResult",
+    "Loss",
+    "MatrixLoss",
+    "RegressionLoss",
+    "low_rank_target_loss",
+    "riemannian_gradient_descent",
+    "riemannian_gradient_flow",
     "FixedRankPoint",
     "FixedRankTangentVector",
     "MetricWeights",

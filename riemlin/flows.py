@@ -1,0 +1,548 @@
+r"""Riemannian gradient flow and descent of a loss on :math:`\mathcal M_k`.
+
+The flow is
+
+.. math::
+
+    \dot W = -\mathcal A_W\big(\nabla L(W)\big)
+           = -\operatorname{grad}^g L(W), \qquad W(0) = W_0 \in \mathcal M_k,
+
+the Riemannian gradient flow under the deep-linear metric; by the equivalence theorem of
+Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, Theorem 4.4) it is the curve
+traced by the end-to-end matrix of balanced layers trained by gradient flow. Only the
+products :math:`\nabla L\, v` and :math:`\nabla L^\top u` are evaluated (the loss
+protocol of :mod:`riemlin.losses`).
+
+Two integrators (``method``):
+
+``"dense"``
+    scipy's DOP853 (Hairer, Nørsett, Wanner) on the ``m x n`` matrix; the right-hand
+    side takes the thin SVD of the current ``W`` (truncated to rank ``k``). A reference
+    for small sizes.
+``"manifold"``
+    DOP853 on the factored coordinates ``W = U S V^T`` (``U`` ``m x k``, ``S`` ``k x k``,
+    ``V`` ``n x k``) of dynamical low-rank approximation (Koch and Lubich 2007,
+    Proposition 2.1): with the tangent vector
+    :math:`\dot W = u M v^\top + U_p v^\top + u V_p^\top` in the coordinates of the thin
+    SVD ``u diag(s) vt`` of the current ``U S V^T``,
+
+    .. math::
+
+        \dot U = U_p\,(v^\top V)^{-\top} S^{-1}, \quad
+        \dot S = (u^\top U)^{-1} M\, (v^\top V)^{-\top}, \quad
+        \dot V = V_p\,(u^\top U)^{-\top} S^{-\top},
+
+    which give :math:`\tfrac{d}{dt}(U S V^\top) = \dot W` exactly for *any* full-rank
+    ``(U, S, V)`` (so a drift of ``U^T U`` away from ``I`` does not perturb ``W``).
+    The SVD of ``U S V^T`` costs two thin QRs and a ``k x k`` SVD. The method has the
+    order 8 of DOP853 with its embedded 5th/3rd-order error control, costs
+    :math:`O((m+n)k^2)` per stage plus the loss products, and never forms an ``m x n``
+    array. In the SVD frame the factor velocities are :math:`U_p S^{-1}` and
+    :math:`V_p S^{-1}`; under the deep-linear metric :math:`U_p, V_p` carry the weight
+    :math:`c_a = s_a^{2(N-1)/N}`, so they scale like :math:`s_a^{(N-2)/N}` and stay
+    bounded as :math:`s_k \to 0` for :math:`N \ge 2`. For :math:`N = 1` (the embedded
+    metric) they grow like :math:`1/s_k`, the known stiffness of these coordinates
+    (Koch and Lubich 2007; Lubich and Oseledets 2014). A collapse of :math:`s_k` is
+    reported as rank loss.
+
+Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
+(step size underflow), ``-2`` divergence (non-finite or exploding loss), ``-3`` loss of
+rank (``s_min / s_max`` below ``rank_tol`` or a retraction that leaves :math:`\mathcal M_k`).
+
+References
+----------
+.. [BRTW] B. Bah, H. Rauhut, U. Terstiege, M. Westdickenberg, "Learning deep linear
+   neural networks: Riemannian gradient flows and convergence to global minimizers",
+   Inf. Inference 11 (2022), arXiv:1910.05505.
+.. [KL07] O. Koch, C. Lubich, "Dynamical low-rank approximation", SIAM J. Matrix Anal.
+   Appl. 29 (2007) 434-454.
+.. [LO14] C. Lubich, I. V. Oseledets, "A projector-splitting integrator for dynamical
+   low-rank approximation", BIT 54 (2014) 171-188.
+.. [HNW] E. Hairer, S. P. Nørsett, G. Wanner, "Solving Ordinary Differential Equations
+   I", 2nd ed., Springer 1993 (DOP853).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.integrate import DOP853
+
+from riemlin import metric as _metric
+from riemlin._validation import check_int
+from riemlin.losses import is_point
+from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+
+__all__ = ["FlowResult", "riemannian_gradient_flow", "riemannian_gradient_descent"]
+
+SUCCESS, FAILED, DIVERGED, RANK_LOST = 0, -1, -2, -3
+
+
+@dataclass
+class FlowResult:
+    """Output of a flow or a descent run (fields in the spirit of ``scipy.integrate``).
+
+    Attributes
+    ----------
+    t : ndarray, shape (T,)
+        Output times (for descent: ``step * iteration``). Shorter than requested when
+        the run stopped early.
+    loss : ndarray, shape (T,)
+        :math:`L(W(t))`.
+    W : ndarray of shape (T, m, n), or list of FixedRankPoint
+        End-to-end matrices at the output times, or points ``(u, s, vt)`` for large
+        problems (``output="point"``).
+    status : int
+        ``0`` success; ``-1`` integrator failure; ``-2`` divergence; ``-3`` loss of rank.
+    message : str
+        Human-readable reason for the status.
+    nfev : int
+        Number of loss-gradient evaluations.
+    imbalance : ndarray or None
+        Imbalance of the layers over time (factor runs); ``None`` for Riemannian runs.
+    factors : list of ndarray or None
+        Final layers (factor runs); ``None`` for Riemannian runs.
+    singular_values : ndarray, shape (T, k)
+        Singular values of ``W`` at the output times (cheap for every size).
+    """
+
+    t: np.ndarray
+    loss: np.ndarray
+    W: object
+    status: int
+    message: str
+    nfev: int
+    imbalance: np.ndarray | None = None
+    factors: list | None = None
+    singular_values: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def success(self) -> bool:
+        """Whether ``status == 0``."""
+        return self.status == SUCCESS
+
+
+# ---------------------------------------------------------------------- helpers
+def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRankTangentVector:
+    r""":math:`\mathcal A_W(P_T \nabla L(W))` from the loss products (no ``m x n`` array).
+
+    ``M = u^T G v``, ``Up = G v - u M``, ``Vp = G^T u - v M^T`` with
+    ``G v = loss.gradient_matmul(point, v)`` and ``G^T u = loss.gradient_rmatmul(point, u)``.
+    """
+    u, s, vt = point
+    GV = loss.gradient_matmul(point, vt.T)
+    GtU = loss.gradient_rmatmul(point, u)
+    M = u.T @ GV
+    proj = (GV - u @ M, M, GtU - vt.T @ M.T)
+    return FixedRankTangentVector(*_metric.apply_metric(manifold._weights(s), proj))
+
+
+def _check_loss(loss):
+    for name in ("value", "gradient_matmul", "gradient_rmatmul"):
+        if not callable(getattr(loss, name, None)):
+            raise TypeError(
+                f"loss must follow riemlin's loss protocol (value, gradient, gradient_matmul, "
+                f"gradient_rmatmul; see riemlin.losses); {type(loss).__name__} has no {name}"
+            )
+
+
+def _start(W0, loss, depth, k, rank_tol):
+    """Validate the start; return the manifold and the point."""
+    _check_loss(loss)
+    depth = check_int(depth, "depth")
+    if is_point(W0):
+        u, s, vt = (np.asarray(x, dtype=float) for x in W0)
+        if u.ndim != 2 or vt.ndim != 2 or u.shape[1] != s.size or vt.shape[0] != s.size:
+            raise ValueError(
+                "W0: a point is (u, s, vt) with shapes (m, k), (k,), (k, n); got "
+                f"{u.shape}, {s.shape}, {vt.shape}"
+            )
+        m, n, kk = u.shape[0], vt.shape[1], s.size
+        if k is not None and check_int(k, "k") != kk:
+            raise ValueError(f"k={k} does not match the rank {kk} of the point W0")
+        manifold = FixedRankDeepLinear(m, n, kk, depth)
+        point = FixedRankPoint(u, s, vt)
+        manifold._check_point(point, "W0")
+    else:
+        W0 = np.asarray(W0, dtype=float) if not isinstance(W0, np.ndarray) else W0
+        if W0.ndim != 2:
+            raise ValueError(f"W0 must be an (m, n) matrix or a point (u, s, vt); got {W0.shape}")
+        if not np.all(np.isfinite(W0)):
+            raise ValueError("W0 has non-finite entries (nan or inf)")
+        m, n = W0.shape
+        if k is None:
+            sv = np.linalg.svd(W0, compute_uv=False)
+            k = int(np.sum(sv > max(m, n) * np.finfo(float).eps * sv[0])) if sv[0] > 0 else 0
+            if k == 0:
+                raise ValueError("W0 is the zero matrix; the flow needs a start of rank >= 1")
+        manifold = FixedRankDeepLinear(m, n, check_int(k, "k"), depth)
+        try:
+            point = manifold.point_from_matrix(W0)
+        except ValueError as exc:
+            raise ValueError(f"W0: {exc}") from None
+    shape = getattr(loss, "shape", None)
+    if shape is not None and tuple(shape) != (manifold.m, manifold.n):
+        raise ValueError(
+            f"W0 has shape {(manifold.m, manifold.n)} but the loss expects {tuple(shape)}"
+        )
+    if point[1][-1] <= rank_tol * point[1][0]:
+        raise ValueError(
+            f"W0 is numerically rank deficient: s_min/s_max = {point[1][-1] / point[1][0]:.3g} "
+            f"<= rank_tol = {rank_tol:g}"
+        )
+    return manifold, point
+
+
+def _check_times(t_eval) -> np.ndarray:
+    t = np.asarray(t_eval, dtype=float)
+    if t.ndim != 1 or t.size < 1:
+        raise ValueError(f"t_eval must be a non-empty 1-D array of times; got shape {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("t_eval has non-finite entries (nan or inf)")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError(f"t_eval must be strictly increasing; got {t}")
+    return t
+
+
+def _check_positive(x, name):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a positive finite number; got {x!r}")
+    return float(x)
+
+
+def _output_mode(output, m, n):
+    if output not in ("auto", "matrix", "point"):
+        raise ValueError(f"output must be 'auto', 'matrix' or 'point'; got {output!r}")
+    if output == "auto":
+        return "matrix" if m * n <= 10**6 else "point"
+    return output
+
+
+def _finish(times, losses, points, svals, mode, status, message, nfev):
+    if mode == "matrix":
+        W = np.array([(u * s) @ vt for u, s, vt in points]).reshape(
+            (len(points),) + (points[0][0].shape[0], points[0][2].shape[1])
+        )
+    else:
+        W = list(points)
+    return FlowResult(
+        t=np.asarray(times, dtype=float),
+        loss=np.asarray(losses, dtype=float),
+        W=W,
+        status=status,
+        message=message,
+        nfev=nfev,
+        singular_values=np.array(svals),
+    )
+
+
+def _point_from_factors(U, S, V) -> FixedRankPoint:
+    Qu, Ru = np.linalg.qr(U)
+    Qv, Rv = np.linalg.qr(V)
+    Uc, s, Vct = np.linalg.svd(Ru @ S @ Rv.T)
+    return FixedRankPoint(Qu @ Uc, s, Vct @ Qv.T)
+
+
+def _point_from_dense(Y, m, n, k) -> FixedRankPoint:
+    u, s, vt = np.linalg.svd(Y.reshape(m, n), full_matrices=False)
+    return FixedRankPoint(u[:, :k], s[:k], vt[:k])
+
+
+class _Breakdown(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def _finite(dy, t):
+    if not np.all(np.isfinite(dy)):
+        raise _Breakdown(DIVERGED, f"divergence at t={t:.6g}: non-finite right-hand side")
+    return dy
+
+
+def _march(solver, t, to_point, record, check_loss, rank_tol):
+    """Step ``solver`` to ``t[-1]``, recording the state at ``t[1:]`` (dense output)."""
+    nxt = 1
+    while nxt < t.size:
+        msg = solver.step()
+        if solver.status == "failed":
+            raise _Breakdown(FAILED, f"integrator failed at t={solver.t:.6g}: {msg}")
+        if not np.all(np.isfinite(solver.y)):
+            raise _Breakdown(DIVERGED, f"divergence at t={solver.t:.6g}: non-finite W")
+        p_now = to_point(solver.y)
+        if not p_now[1][-1] > rank_tol * p_now[1][0]:
+            raise _Breakdown(
+                RANK_LOST,
+                f"loss of rank at t={solver.t:.6g}: s_min/s_max = "
+                f"{p_now[1][-1] / p_now[1][0]:.3g} < rank_tol={rank_tol:g}",
+            )
+        check_loss(solver.t, p_now)
+        if t[nxt] <= solver.t:
+            dense = solver.dense_output()
+            while nxt < t.size and t[nxt] <= solver.t:
+                y = solver.y if t[nxt] == solver.t else dense(t[nxt])
+                record(t[nxt], to_point(y))
+                nxt += 1
+
+
+# ---------------------------------------------------------------------- the flow
+def riemannian_gradient_flow(
+    W0,
+    loss,
+    depth: int,
+    t_eval,
+    method: str = "dense",
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+    *,
+    k: int | None = None,
+    output: str = "auto",
+    first_step: float | None = None,
+    max_step: float = np.inf,
+    rank_tol: float = 1e-13,
+    max_loss_ratio: float = 1e8,
+) -> FlowResult:
+    r"""Integrate the Riemannian gradient flow :math:`\dot W = -\mathcal A_W(\nabla L(W))`.
+
+    Parameters
+    ----------
+    W0 : ndarray, shape (m, n), or FixedRankPoint
+        Start, a rank-``k`` matrix or a point ``(u, s, vt)``.
+    loss : RegressionLoss, MatrixLoss or any object of the loss protocol
+        See :mod:`riemlin.losses`.
+    depth : int
+        Depth ``N >= 1`` of the metric (``N = 1``: the embedded metric).
+    t_eval : array_like, shape (T,)
+        Strictly increasing output times; the flow starts at ``t_eval[0]``.
+    method : {"dense", "manifold"}
+        ``"dense"``: DOP853 on the ``m x n`` matrix (reference, small sizes).
+        ``"manifold"``: DOP853 on the factors ``(U, S, V)`` (Koch–Lubich coordinates),
+        no ``m x n`` array; see the module docstring.
+    rtol, atol : float
+        Tolerances of the step-size control (scipy's meaning: per component of the
+        state, ``|err_i| <= atol + rtol |y_i|`` in RMS).
+    k : int, optional
+        Rank; defaults to the numerical rank of a matrix ``W0`` or to ``len(s)``.
+    output : {"auto", "matrix", "point"}
+        Form of ``FlowResult.W``: dense matrices, or points ``(u, s, vt)``; ``"auto"``
+        gives matrices when ``m * n <= 1e6``.
+    first_step, max_step : float, optional
+        Passed to the DOP853 stepper (``first_step = max_step = h`` with large
+        tolerances gives a fixed step ``h``, used to measure the order).
+    rank_tol : float, default 1e-13
+        The run stops with status ``-3`` when ``s_min / s_max`` falls below it.
+    max_loss_ratio : float, default 1e8
+        The run stops with status ``-2`` when the loss is not finite or
+        ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
+
+    Returns
+    -------
+    FlowResult
+        ``imbalance`` and ``factors`` are ``None``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments (shapes, non-finite entries, ``t_eval`` not increasing, a
+        start of lower rank than ``k``, an unknown ``method``).
+
+    References
+    ----------
+    Bah et al., arXiv:1910.05505, Theorem 4.4 (the flow); Koch and Lubich, SIAM J.
+    Matrix Anal. Appl. 29 (2007), Prop. 2.1 (the factored coordinates); Hairer, Nørsett,
+    Wanner (DOP853).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from riemlin.losses import RegressionLoss
+    >>> loss = RegressionLoss(np.eye(3), np.diag([3.0, 2.0, 1.0]))
+    >>> res = riemannian_gradient_flow(np.diag([1.0, 1.0, 0.0]), loss, 2, [0.0, 20.0])
+    >>> res.status, round(float(res.loss[-1]), 10)
+    (0, 0.5)
+    """
+    if method not in ("dense", "manifold"):
+        raise ValueError(f"method must be 'dense' or 'manifold'; got {method!r}")
+    t = _check_times(t_eval)
+    rtol = _check_positive(rtol, "rtol")
+    atol = _check_positive(atol, "atol")
+    rank_tol = _check_positive(rank_tol, "rank_tol")
+    max_loss_ratio = _check_positive(max_loss_ratio, "max_loss_ratio")
+    manifold, point = _start(W0, loss, depth, k, rank_tol)
+    m, n, kk = manifold.m, manifold.n, manifold.k
+    mode = _output_mode(output, m, n)
+    nfev = 0
+
+    if method == "dense":
+
+        def to_point(y):
+            return _point_from_dense(y, m, n, kk)
+
+        def rhs(_t, y):
+            nonlocal nfev
+            nfev += 1
+            p = to_point(y)
+            xi = riemannian_gradient(manifold, p, loss)
+            u, _, vt = p
+            Up, M, Vp = xi
+            return _finite(-((u @ M + Up) @ vt + u @ Vp.T).ravel(), _t)
+
+        y0 = ((point[0] * point[1]) @ point[2]).ravel()
+    else:
+        sizes = (m * kk, kk * kk, n * kk)
+
+        def unpack(y):
+            a, b = sizes[0], sizes[0] + sizes[1]
+            return y[:a].reshape(m, kk), y[a:b].reshape(kk, kk), y[b:].reshape(n, kk)
+
+        def to_point(y):
+            return _point_from_factors(*unpack(y))
+
+        def rhs(_t, y):
+            nonlocal nfev
+            nfev += 1
+            U, S, V = unpack(y)
+            p = _point_from_factors(U, S, V)
+            u, _, vt = p
+            Up, M, Vp = riemannian_gradient(manifold, p, loss)
+            a = u.T @ U  # U = u a (span U = span u)
+            b = vt @ V  # V = v b
+            # dU = Up (b^{-T} S^{-1}),  dV = Vp (a^{-T} S^{-T}),  dS = a^{-1} M b^{-T}
+            dU = np.linalg.solve((S @ b.T).T, Up.T).T
+            dV = np.linalg.solve((S.T @ a.T).T, Vp.T).T
+            dS = np.linalg.solve(a, np.linalg.solve(b, M.T).T)
+            return _finite(-np.concatenate((dU.ravel(), dS.ravel(), dV.ravel())), _t)
+
+        u, s, vt = point
+        y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))
+
+    loss0 = loss.value(point)
+    limit = max_loss_ratio * max(abs(loss0), 1.0)
+    times, losses, points, svals = [t[0]], [loss0], [point], [point[1].copy()]
+
+    def check_loss(tt, p):
+        value = loss.value(p)
+        if not abs(value) <= limit:
+            raise _Breakdown(DIVERGED, f"divergence at t={tt:.6g}: loss {value:.3g}")
+        return value
+
+    def record(tt, p):
+        value = check_loss(tt, p)
+        times.append(tt)
+        losses.append(value)
+        points.append(p)
+        svals.append(p[1].copy())
+
+    status, message = SUCCESS, "The flow reached the end of t_eval."
+    if t.size > 1:
+        solver = DOP853(
+            rhs,
+            t[0],
+            y0,
+            t[-1],
+            rtol=rtol,
+            atol=atol,
+            first_step=first_step,
+            max_step=max_step,
+        )
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                _march(solver, t, to_point, record, check_loss, rank_tol)
+        except _Breakdown as exc:
+            status, message = exc.status, str(exc)
+        except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
+            status, message = RANK_LOST, f"loss of rank at t={solver.t:.6g}: {exc}"
+    return _finish(times, losses, points, svals, mode, status, message, nfev)
+
+
+# ---------------------------------------------------------------------- descent
+def riemannian_gradient_descent(
+    W0,
+    loss,
+    depth: int,
+    step: float,
+    n_steps: int,
+    *,
+    k: int | None = None,
+    output: str = "auto",
+    rank_tol: float = 1e-13,
+    max_loss_ratio: float = 1e8,
+) -> FlowResult:
+    r"""Retraction-based Riemannian gradient descent on :math:`(\mathcal M_k, g)`.
+
+    .. math::
+
+        W_{t+1} = R_{W_t}\big(-\eta\, \mathcal A_{W_t}(P_{T} \nabla L(W_t))\big),
+
+    with :math:`R` the metric-projection (truncated SVD) retraction of
+    :meth:`FixedRankDeepLinear.retraction`. A first-order discretization of the flow of
+    :func:`riemannian_gradient_flow` (Bah et al., arXiv:1910.05505; Nguegnang, Rauhut,
+    Terstiege, arXiv:2108.02040 for descent on the layers).
+
+    Parameters
+    ----------
+    W0 : ndarray, shape (m, n), or FixedRankPoint
+        Start.
+    loss : loss protocol object
+        See :mod:`riemlin.losses`.
+    depth : int
+        Depth ``N >= 1``.
+    step : float
+        Step size :math:`\eta > 0`.
+    n_steps : int
+        Number of steps (``>= 0``).
+    k, output, rank_tol, max_loss_ratio
+        As in :func:`riemannian_gradient_flow`.
+
+    Returns
+    -------
+    FlowResult
+        ``t = step * (0, 1, ..., n_steps)`` (truncated if the run stops early);
+        status ``-2`` on divergence, ``-3`` when the iterate loses rank.
+    """
+    step = _check_positive(step, "step")
+    n_steps = check_int(n_steps, "n_steps", minimum=0)
+    rank_tol = _check_positive(rank_tol, "rank_tol")
+    max_loss_ratio = _check_positive(max_loss_ratio, "max_loss_ratio")
+    manifold, point = _start(W0, loss, depth, k, rank_tol)
+    mode = _output_mode(output, manifold.m, manifold.n)
+    loss0 = loss.value(point)
+    limit = max_loss_ratio * max(abs(loss0), 1.0)
+    times, losses, points, svals = [0.0], [loss0], [point], [point[1].copy()]
+    status, message, nfev = SUCCESS, f"{n_steps} steps done.", 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for i in range(1, n_steps + 1):
+            grad = riemannian_gradient(manifold, point, loss)
+            nfev += 1
+            if not all(np.all(np.isfinite(x)) for x in grad):
+                status, message = DIVERGED, f"divergence at step {i}: non-finite gradient"
+                break
+            try:
+                new = manifold.retraction(point, -step * grad)
+            except ValueError as exc:
+                status, message = RANK_LOST, f"loss of rank at step {i}: {exc}"
+                break
+            except np.linalg.LinAlgError as exc:
+                status, message = DIVERGED, f"divergence at step {i}: {exc}"
+                break
+            s = new[1]
+            if not all(np.all(np.isfinite(x)) for x in new):
+                status, message = DIVERGED, f"divergence at step {i}: non-finite iterate"
+                break
+            if not s[-1] > rank_tol * s[0]:
+                status = RANK_LOST
+                message = f"loss of rank at step {i}: s_min/s_max = {s[-1] / s[0]:.3g}"
+                break
+            value = loss.value(new)
+            if not abs(value) <= limit:
+                status = DIVERGED
+                message = f"divergence at step {i}: loss {value:.3g} (step too large?)"
+                break
+            point = new
+            times.append(i * step)
+            losses.append(value)
+            points.append(point)
+            svals.append(s.copy())
+    return _finish(times, losses, points, svals, mode, status, message, nfev)

@@ -1,0 +1,378 @@
+r"""Losses on the end-to-end matrix :math:`W` and the protocol every flow accepts.
+
+The loss protocol
+-----------------
+A *loss* is any object with these four methods, where ``W`` is either a dense
+``(m, n)`` array or a point ``(u, s, vt)`` of :math:`\mathcal M_k` (thin SVD,
+``W = u diag(s) vt``):
+
+``value(W) -> float``
+    :math:`L(W)`.
+``gradient(W)``
+    The Euclidean gradient :math:`\nabla L(W)` as an *ambient matrix*: a dense
+    ``(m, n)`` array, a ``scipy.sparse`` matrix or a low-rank triple ``(U, S, V)``
+    with :math:`\nabla L = U S V^\top` (see :mod:`riemlin.ambient`).
+``gradient_matmul(W, B) -> ndarray``
+    :math:`\nabla L(W)\, B` for a thin ``(n, r)`` array ``B``.
+``gradient_rmatmul(W, A) -> ndarray``
+    :math:`\nabla L(W)^\top A` for a thin ``(m, r)`` array ``A``.
+
+The Riemannian gradient on :math:`\mathcal M_k` needs only the two products with the
+singular vectors of ``W`` (``riemlin/THEORY`` section 3), so a loss whose products are
+cheap at a point never makes the flows form an ``m x n`` array. Losses may also expose
+``shape`` (``(m, n)`` or ``None``). :class:`RegressionLoss` and :class:`MatrixLoss`
+implement the protocol; :func:`low_rank_target_loss` builds the large-scale example
+:math:`\tfrac12\|W - T\|_F^2` with a low-rank ``T``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from riemlin._validation import check_array, check_int
+from riemlin.ambient import ambient_matmul, ambient_rmatmul, ambient_shape
+
+__all__ = [
+    "Loss",
+    "MatrixLoss",
+    "RegressionLoss",
+    "low_rank_target_loss",
+    "is_point",
+    "point_matrix",
+]
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """The loss protocol (see the module docstring)."""
+
+    def value(self, W) -> float: ...
+
+    def gradient(self, W): ...
+
+    def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray: ...
+
+    def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray: ...
+
+
+def is_point(W) -> bool:
+    """Whether ``W`` is a point ``(u, s, vt)`` (a triple whose middle entry is 1-D)."""
+    return isinstance(W, (tuple, list)) and len(W) == 3 and np.ndim(W[1]) == 1
+
+
+def point_matrix(W) -> np.ndarray:
+    """The dense matrix of ``W`` (an array, or a point ``(u, s, vt)``)."""
+    if is_point(W):
+        u, s, vt = W
+        return (u * s) @ vt
+    return np.asarray(W, dtype=float)
+
+
+class RegressionLoss:
+    r"""Linear least squares :math:`L(W) = \tfrac12 \|W X - Y\|_F^2` (samples are columns).
+
+    .. math::
+
+        \nabla L(W) = (W X - Y) X^\top, \qquad
+        \nabla L(W)\, B = R\,(X^\top B), \quad \nabla L(W)^\top A = X (R^\top A),
+        \quad R = W X - Y.
+
+    At a point ``W = u diag(s) vt`` the residual is formed as ``u (s (vt X)) - Y``,
+    so the products cost :math:`O((m + n) s k)` and never build ``m x n`` arrays.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, s)
+        Inputs, one sample per column. ``X X^T`` must be invertible unless ``pinv``.
+    Y : array_like, shape (m, s)
+        Outputs, one sample per column.
+    pinv : bool, default False
+        If ``X X^T`` is singular, use the Moore–Penrose pseudo-inverse in
+        :attr:`target` and :meth:`optimum` (giving the minimizers of least norm) instead
+        of raising.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match, entries are not finite, or ``X X^T`` is singular
+        (``sigma_min(X) <= n * eps * sigma_max(X)``) and ``pinv`` is false.
+
+    References
+    ----------
+    Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Section 2 (the loss) and
+    Proposition 33 / Eckart–Young (the optimum on rank ``<= k``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = RegressionLoss(np.eye(3), np.diag([3.0, 2.0, 1.0]))
+    >>> W, value = loss.optimum(2)
+    >>> value  # the discarded singular value, squared and halved
+    0.5
+    """
+
+    def __init__(self, X, Y, *, pinv: bool = False):
+        X = check_array(X, "X", ndim=2)
+        Y = check_array(Y, "Y", ndim=2)
+        if X.shape[1] != Y.shape[1]:
+            raise ValueError(
+                f"X and Y must have the same number of columns (samples); got X {X.shape} "
+                f"and Y {Y.shape}"
+            )
+        self.X, self.Y = X, Y
+        self._pinv = bool(pinv)
+        n = X.shape[0]
+        # X = P diag(sig) R^T (thin): X X^T = P sig^2 P^T, without squaring the condition.
+        P, sig, Rt = np.linalg.svd(X, full_matrices=False)
+        tol = max(X.shape) * np.finfo(float).eps * (sig[0] if sig.size else 0.0)
+        rank = int(np.sum(sig > tol))
+        if rank < n and not self._pinv:
+            raise ValueError(
+                f"X X^T is singular: X has shape {X.shape} and numerical rank {rank} < n={n} "
+                "(needs at least n linearly independent samples); pass pinv=True to use the "
+                "pseudo-inverse"
+            )
+        self._P, self._sig, self._R = P[:, :rank], sig[:rank], Rt[:rank].T
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(m, n)``, the shape of ``W``."""
+        return (self.Y.shape[0], self.X.shape[0])
+
+    @property
+    def is_whitened(self) -> bool:
+        """Whether ``X X^T = I`` (to ``1e-10`` relative accuracy)."""
+        n = self.X.shape[0]
+        return bool(self._sig.size == n and np.allclose(self._sig, 1.0, rtol=0, atol=1e-10))
+
+    @property
+    def target(self) -> np.ndarray:
+        r""":math:`Y X^\top (X X^\top)^{-1}`, the unconstrained minimizer.
+
+        Computed from the thin SVD :math:`X = P \Sigma R^\top` as
+        :math:`Y R \Sigma^{-1} P^\top` (no inverse of :math:`X X^\top` is formed).
+        """
+        return ((self.Y @ self._R) / self._sig) @ self._P.T
+
+    def _residual(self, W) -> np.ndarray:
+        if is_point(W):
+            u, s, vt = W
+            return u @ (s[:, None] * (vt @ self.X)) - self.Y
+        return W @ self.X - self.Y
+
+    def value(self, W) -> float:
+        """:math:`\\tfrac12\\|W X - Y\\|_F^2` for a dense ``W`` or a point."""
+        R = self._residual(W)
+        return 0.5 * float(np.vdot(R, R))
+
+    def gradient(self, W) -> np.ndarray:
+        """The dense gradient :math:`(W X - Y) X^\\top`."""
+        return self._residual(W) @ self.X.T
+
+    def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray:
+        """:math:`\\nabla L(W) B = R (X^\\top B)`."""
+        return self._residual(W) @ (self.X.T @ B)
+
+    def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
+        """:math:`\\nabla L(W)^\\top A = X (R^\\top A)`."""
+        return self.X @ (self._residual(W).T @ A)
+
+    def optimum(self, k: int) -> tuple[np.ndarray, float]:
+        r"""The minimizer of :math:`L` over rank :math:`\le k` and the minimum value.
+
+        With :math:`Q = (X X^\top)^{1/2}` and :math:`B = Y X^\top Q^{-1}`, the minimizer
+        is :math:`W^* = [B]_k Q^{-1}` (:math:`[\cdot]_k` the truncated SVD) and
+
+        .. math::
+
+            L(W^*) = \tfrac12\Big(\|Y\|_F^2 - \|B\|_F^2 + \sum_{a>k}\sigma_a(B)^2\Big).
+
+        From :math:`X = P\Sigma R^\top`: :math:`Q = P \Sigma P^\top`, :math:`B = Y R P^\top`
+        and :math:`\|Y\|^2 - \|B\|^2 = \|Y - Y R R^\top\|^2`, which is evaluated directly
+        (no cancellation).
+
+        Parameters
+        ----------
+        k : int
+            Rank bound, ``1 <= k``; ``k >= min(m, n)`` gives the unconstrained optimum.
+
+        Returns
+        -------
+        W : ndarray, shape (m, n)
+            A minimizer (unique when :math:`\sigma_k(B) > \sigma_{k+1}(B)`).
+        value : float
+            The minimum value.
+
+        References
+        ----------
+        Bah et al., arXiv:1910.05505, Section 4 (global minimizers on :math:`\mathcal M_k`);
+        Eckart and Young, Psychometrika 1 (1936).
+        """
+        k = check_int(k, "k")
+        YR = self.Y @ self._R
+        Ub, sb, Vbt = np.linalg.svd(YR, full_matrices=False)  # B = Ub sb (Vbt P^T)
+        kk = min(k, sb.size)
+        Wstar = ((Ub[:, :kk] * sb[:kk]) @ (Vbt[:kk] / self._sig)) @ self._P.T
+        outside = self.Y - YR @ self._R.T
+        value = 0.5 * (float(np.vdot(outside, outside)) + float(np.sum(sb[kk:] ** 2)))
+        return Wstar, value
+
+    def __repr__(self) -> str:
+        m, n = self.shape
+        return f"RegressionLoss(m={m}, n={n}, samples={self.X.shape[1]})"
+
+
+class MatrixLoss:
+    r"""A loss from callables: the value and the Euclidean gradient of :math:`L(W)`.
+
+    Parameters
+    ----------
+    value : callable
+        ``value(W) -> float``.
+    gradient : callable
+        ``gradient(W)`` returning :math:`\nabla L(W)` as a dense ``(m, n)`` array, a
+        ``scipy.sparse`` matrix or a low-rank triple ``(U, S, V)`` (``S`` 1-D or 2-D).
+        The products ``gradient_matmul``/``gradient_rmatmul`` use that form, so a
+        low-rank gradient is never densified.
+    accepts_points : bool, default False
+        If true, the callables receive a point ``(u, s, vt)`` unchanged when the flows
+        pass one (the way to write losses for large ``m``, ``n``); if false, a point is
+        turned into the dense matrix ``u diag(s) vt`` first.
+    shape : (int, int), optional
+        ``(m, n)``, checked against the starting point of a flow when given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T = np.arange(6.0).reshape(2, 3)
+    >>> loss = MatrixLoss(lambda W: 0.5 * np.sum((W - T) ** 2), lambda W: W - T)
+    >>> loss.value(np.zeros((2, 3)))
+    27.5
+    """
+
+    def __init__(
+        self,
+        value: Callable,
+        gradient: Callable,
+        *,
+        accepts_points: bool = False,
+        shape: tuple[int, int] | None = None,
+    ):
+        if not callable(value):
+            raise TypeError(f"value must be callable; got {type(value).__name__}")
+        if not callable(gradient):
+            raise TypeError(f"gradient must be callable; got {type(gradient).__name__}")
+        if shape is not None:
+            shape = (check_int(shape[0], "shape[0]"), check_int(shape[1], "shape[1]"))
+        self._value, self._gradient = value, gradient
+        self._accepts_points = bool(accepts_points)
+        self.shape = shape
+
+    @classmethod
+    def from_autograd(cls, f: Callable, *, shape: tuple[int, int] | None = None) -> MatrixLoss:
+        """A loss from a function ``f(W)`` of the dense matrix written with ``autograd.numpy``.
+
+        autograd derives the gradient. Points are densified (``u diag(s) vt``), so this
+        is meant for small and medium sizes.
+
+        Examples
+        --------
+        >>> import autograd.numpy as anp
+        >>> import numpy as np
+        >>> loss = MatrixLoss.from_autograd(lambda W: anp.sum(W**4) / 4)
+        >>> loss.gradient(np.full((1, 2), 2.0))
+        array([[8., 8.]])
+        """
+        import autograd
+
+        if not callable(f):
+            raise TypeError(f"f must be callable; got {type(f).__name__}")
+        return cls(lambda W: float(f(W)), autograd.grad(f), shape=shape)
+
+    def _arg(self, W):
+        if is_point(W) and not self._accepts_points:
+            return point_matrix(W)
+        return W
+
+    def value(self, W) -> float:
+        """:math:`L(W)`."""
+        return float(self._value(self._arg(W)))
+
+    def gradient(self, W):
+        """:math:`\\nabla L(W)` in the form the gradient callable returns."""
+        G = self._gradient(self._arg(W))
+        if isinstance(G, (tuple, list)):
+            return G
+        return np.asarray(G, dtype=float) if isinstance(G, np.ndarray) else G
+
+    def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray:
+        """:math:`\\nabla L(W) B`."""
+        return ambient_matmul(self.gradient(W), B)
+
+    def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
+        """:math:`\\nabla L(W)^\\top A`."""
+        return ambient_rmatmul(self.gradient(W), A)
+
+
+def low_rank_target_loss(T) -> MatrixLoss:
+    r"""The loss :math:`\tfrac12\|W - T\|_F^2` for a low-rank target ``T = U S V^T``.
+
+    Works on points without forming ``m x n`` arrays: with ``W = u diag(s) vt``,
+
+    .. math::
+
+        L(W) = \tfrac12\big(\|s\|^2 - 2\,\mathrm{tr}(\mathrm{diag}(s)\, v^\top V S^\top
+        U^\top u) + \|U S V^\top\|_F^2\big), \qquad
+        \nabla L(W) = [u, U] \begin{pmatrix} \mathrm{diag}(s) & 0 \\ 0 & -S
+        \end{pmatrix} [v, V]^\top .
+
+    Parameters
+    ----------
+    T : array_like or (U, S, V)
+        The target, dense ``(m, n)`` (then used densely) or a low-rank triple.
+
+    Returns
+    -------
+    MatrixLoss
+        With ``accepts_points=True``; the gradient is a low-rank triple at points.
+    """
+    if isinstance(T, (tuple, list)):
+        m, n = ambient_shape(T, "T")
+        U, S, V = (np.asarray(x, dtype=float) for x in T)
+        S = np.diag(S) if S.ndim == 1 else S
+        Ur = np.linalg.qr(U, mode="r")
+        Vr = np.linalg.qr(V, mode="r")
+        core = Ur @ S @ Vr.T
+        tnorm2 = float(np.vdot(core, core))
+    else:
+        Td = check_array(T, "T", ndim=2)
+        m, n = Td.shape
+        U = S = V = None
+
+    def value(W):
+        if U is None:
+            D = point_matrix(W) - Td
+            return 0.5 * float(np.vdot(D, D))
+        if is_point(W):
+            u, s, vt = W
+            cross = float(np.sum(s * np.diag((u.T @ U) @ S @ (V.T @ vt.T))))
+            return 0.5 * (float(s @ s) - 2.0 * cross + tnorm2)
+        D = np.asarray(W) - U @ S @ V.T
+        return 0.5 * float(np.vdot(D, D))
+
+    def gradient(W):
+        if U is None:
+            return point_matrix(W) - Td
+        if is_point(W):
+            u, s, vt = W
+            k, r = s.size, S.shape[0]
+            mid = np.zeros((k + r, k + S.shape[1]))
+            mid[:k, :k] = np.diag(s)
+            mid[k:, k:] = -S
+            return (np.hstack((u, U)), mid, np.hstack((vt.T, V)))
+        return np.asarray(W) - U @ S @ V.T
+
+    return MatrixLoss(value, gradient, accepts_points=True, shape=(m, n))

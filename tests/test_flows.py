@@ -1,0 +1,286 @@
+"""Riemannian gradient flow and descent: closed forms, agreement, order, failures, input."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from conftest import fit_loglog_slope
+
+from riemlin import (
+    FixedRankDeepLinear,
+    MatrixLoss,
+    RegressionLoss,
+    low_rank_target_loss,
+    riemannian_gradient_descent,
+    riemannian_gradient_flow,
+)
+from riemlin.ambient import ambient_to_dense
+
+
+def _problem(m=6, n=5, s=12, k=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, s)) / np.sqrt(s)
+    Y = rng.standard_normal((m, s)) / np.sqrt(s)
+    loss = RegressionLoss(X, Y)
+    W0 = 0.5 * rng.standard_normal((m, k)) @ rng.standard_normal((k, n)) / np.sqrt(n)
+    return loss, W0
+
+
+def _aligned(m, n, k, s_target, sigma0, seed=0):
+    """Whitened data, Phi = U diag(s) V^T, and a start W0 sharing its singular vectors."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    r = len(s_target)
+    Phi = (U[:, :r] * s_target) @ V[:, :r].T
+    loss = RegressionLoss(np.eye(n), Phi)
+    W0 = (U[:, :k] * sigma0) @ V[:, :k].T
+    return loss, W0, U[:, :k], V[:, :k]
+
+
+def _rel(A, B):
+    return np.max(np.linalg.norm(A - B, axis=(1, 2)) / np.linalg.norm(B, axis=(1, 2)))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 6])
+def test_manifold_integrator_agrees_with_dense(depth):
+    loss, W0 = _problem(seed=depth)
+    t = np.linspace(0, 3, 7)
+    dense = riemannian_gradient_flow(W0, loss, depth, t, "dense", rtol=1e-11, atol=1e-14)
+    man = riemannian_gradient_flow(W0, loss, depth, t, "manifold", rtol=1e-11, atol=1e-14)
+    assert dense.status == man.status == 0, (dense.message, man.message)
+    assert dense.imbalance is None and dense.factors is None
+    assert _rel(man.W, dense.W) < 1e-8
+    np.testing.assert_allclose(man.loss, dense.loss, rtol=1e-9)
+    # the mismatch shrinks with the tolerance
+    loose = riemannian_gradient_flow(W0, loss, depth, t, "manifold", rtol=1e-6, atol=1e-9)
+    assert _rel(loose.W, dense.W) > _rel(man.W, dense.W)
+
+
+def test_point_start_equals_matrix_start():
+    loss, W0 = _problem(seed=4)
+    manifold = FixedRankDeepLinear(6, 5, 2, 3)
+    point = manifold.point_from_matrix(W0)
+    t = [0.0, 0.5, 1.0]
+    a = riemannian_gradient_flow(W0, loss, 3, t, "manifold", rtol=1e-10)
+    b = riemannian_gradient_flow(point, loss, 3, t, "manifold", rtol=1e-10, output="point")
+    assert isinstance(b.W, list) and len(b.W) == 3
+    np.testing.assert_allclose(a.W[-1], manifold.point_to_matrix(b.W[-1]), atol=1e-13)
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+def test_aligned_whitened_closed_form_depth_2(method):
+    s = np.array([3.0, 1.5, 0.7])
+    sigma0 = np.array([0.2, 0.05])
+    loss, W0, U, V = _aligned(7, 5, 2, s, sigma0)
+    t = np.linspace(0, 4, 9)
+    res = riemannian_gradient_flow(W0, loss, 2, t, method, rtol=1e-12, atol=1e-14)
+    assert res.status == 0, res.message
+    e = np.exp(2 * np.outer(t, s[:2]))
+    sigma = s[:2] * sigma0 * e / (s[:2] - sigma0 + sigma0 * e)
+    exact = np.einsum("ia,ta,ja->tij", U, sigma, V)
+    assert _rel(res.W, exact) < 1e-8
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+def test_aligned_whitened_closed_form_depth_1(method):
+    s = np.array([2.0, 1.0, 0.5])
+    sigma0 = np.array([0.3, 1.7])
+    loss, W0, U, V = _aligned(6, 6, 2, s, sigma0, seed=1)
+    t = np.linspace(0, 3, 7)
+    res = riemannian_gradient_flow(W0, loss, 1, t, method, rtol=1e-12, atol=1e-14)
+    sigma = s[:2] + (sigma0 - s[:2]) * np.exp(-t)[:, None]
+    exact = np.einsum("ia,ta,ja->tij", U, sigma, V)
+    assert res.status == 0 and _rel(res.W, exact) < 1e-8
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+@pytest.mark.parametrize("depth", [2, 4])
+def test_loss_decreases_monotonically(method, depth):
+    loss, W0 = _problem(seed=10 + depth)
+    res = riemannian_gradient_flow(W0, loss, depth, np.linspace(0, 10, 60), method)
+    assert res.status == 0
+    assert np.all(np.diff(res.loss) < 0)
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+@pytest.mark.parametrize("depth", [1, 3])
+def test_generic_start_reaches_the_optimum_on_Mk(method, depth):
+    rng = np.random.default_rng(20 + depth)
+    m, n, k = 5, 4, 2
+    loss = RegressionLoss(
+        np.eye(n) + 0.2 * rng.standard_normal((n, n)),
+        np.diag([3, 2, 1, 0.5, 0.0])[:, :n] + 0.1 * rng.standard_normal((m, n)),
+    )
+    W0 = 0.3 * rng.standard_normal((m, k)) @ rng.standard_normal((k, n))
+    Wstar, value = loss.optimum(k)
+    res = riemannian_gradient_flow(W0, loss, depth, [0.0, 60.0], method)
+    assert res.status == 0, res.message
+    assert res.loss[-1] == pytest.approx(value, rel=1e-8)
+    np.testing.assert_allclose(res.W[-1], Wstar, atol=1e-5)
+
+
+def test_manifold_integrator_order_is_8():
+    # Fixed steps h (first_step = max_step = h, tolerances never binding): DOP853 order 8.
+    loss, W0 = _problem(seed=0)
+    ref = riemannian_gradient_flow(W0, loss, 2, [0.0, 1.0], "manifold", rtol=1e-13, atol=1e-16)
+    hs, errs = [], []
+    for steps in (4, 5, 6, 7, 8):
+        h = 1.0 / steps
+        res = riemannian_gradient_flow(
+            W0, loss, 2, [0.0, 1.0], "manifold", 1e6, 1e6, first_step=h, max_step=h * (1 + 1e-9)
+        )
+        hs.append(h)
+        errs.append(np.linalg.norm(res.W[-1] - ref.W[-1]))
+    assert abs(fit_loglog_slope(hs, errs) - 8) < 0.5
+
+
+def test_descent_decreases_and_converges_to_the_optimum():
+    loss, W0 = _problem(seed=5)
+    res = riemannian_gradient_descent(W0, loss, 3, 0.2, 3000)
+    assert res.status == 0 and res.nfev == 3000
+    assert np.all(np.diff(res.loss) <= 1e-15)
+    assert res.loss[-1] == pytest.approx(loss.optimum(2)[1], rel=1e-9)
+    assert res.t[-1] == pytest.approx(600.0)
+
+
+def test_descent_is_first_order_in_the_step():
+    loss, W0 = _problem(seed=6)
+    T = 2.0
+    flow = riemannian_gradient_flow(W0, loss, 2, [0.0, T], "manifold", rtol=1e-12, atol=1e-14)
+    steps = np.array([0.04, 0.02, 0.01, 0.005])
+    errs = []
+    for eta in steps:
+        res = riemannian_gradient_descent(W0, loss, 2, float(eta), int(round(T / eta)))
+        errs.append(np.linalg.norm(res.W[-1] - flow.W[-1]))
+    assert abs(fit_loglog_slope(steps, errs) - 1) < 0.1
+
+
+def test_descent_reports_divergence():
+    loss, W0, _, _ = _aligned(4, 4, 2, np.array([2.0, 1.0]), np.array([1.0, 0.5]))
+    res = riemannian_gradient_descent(W0, loss, 1, 3.0, 500)
+    assert res.status == -2
+    assert "divergence" in res.message
+    assert len(res.t) < 500 and np.all(np.isfinite(res.loss))
+
+
+def test_descent_reports_rank_loss():
+    loss = RegressionLoss(np.eye(2), np.diag([1.0, -1.0]))
+    res = riemannian_gradient_descent(np.eye(2), loss, 1, 0.5, 10)
+    assert res.status == -3
+    assert "rank" in res.message
+    assert len(res.t) == 1 and np.all(np.isfinite(res.loss))
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+def test_flow_reports_rank_loss(method):
+    # Aligned, target singular value 0, N = 2: sigma(t) = 1 / (1 + 2 t), below 1e-3 at t=499.5.
+    loss, W0, _, _ = _aligned(3, 3, 2, np.array([1.0]), np.array([1.0, 1.0]))
+    t = np.linspace(0, 1000, 11)
+    res = riemannian_gradient_flow(W0, loss, 2, t, method, rank_tol=1e-3)
+    assert res.status == -3 and "rank" in res.message
+    np.testing.assert_allclose(res.t, t[:5])
+    np.testing.assert_allclose(res.singular_values[:, 1], 1 / (1 + 2 * t[:5]), rtol=1e-6)
+
+
+def test_flow_reports_divergence():
+    # L(W) = -||W||^4: the flow blows up in finite time.
+    loss = MatrixLoss(lambda W: -(np.sum(W**2) ** 2), lambda W: -4 * np.sum(W**2) * W)
+    res = riemannian_gradient_flow(np.eye(2), loss, 1, [0.0, 1.0], "manifold")
+    assert res.status == -2 and "divergence" in res.message
+    assert np.all(np.isfinite(res.loss))
+
+
+def test_low_rank_target_runs_without_dense_arrays():
+    rng = np.random.default_rng(7)
+    m = n = 3000
+    k = 3
+    manifold = FixedRankDeepLinear(m, n, k, 3, rng=rng)
+    T = manifold.random_point()
+    loss = low_rank_target_loss((T[0], T[1], T[2].T))
+    start = manifold.random_point()
+    tracemalloc.start()
+    res = riemannian_gradient_flow(start, loss, 3, [0.0, 0.5, 20.0], "manifold", output="point")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res.status == 0
+    assert peak < m * n * 8 / 10
+    assert np.all(np.diff(res.loss) < 0) and res.loss[-1] < 0.05 * res.loss[0]
+    # cross-check the low-rank gradient on a small instance against the dense method
+    small = FixedRankDeepLinear(8, 6, 2, 3, rng=1)
+    Ts = small.random_point()
+    loss_s = low_rank_target_loss((Ts[0], Ts[1], Ts[2].T))
+    dense_s = MatrixLoss(
+        lambda W: 0.5 * np.sum((W - small.point_to_matrix(Ts)) ** 2),
+        lambda W: W - small.point_to_matrix(Ts),
+    )
+    start_s = small.random_point()
+    a = riemannian_gradient_flow(start_s, loss_s, 3, [0, 1, 2], "manifold", 1e-11, 1e-14)
+    b = riemannian_gradient_flow(start_s, dense_s, 3, [0, 1, 2], "dense", 1e-11, 1e-14)
+    assert _rel(a.W, b.W) < 1e-8
+    assert ambient_to_dense(loss_s.gradient(start_s)).shape == (8, 6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"t_eval": [0.0, 2.0, 1.0]}, ValueError, "t_eval must be strictly increasing"),
+        ({"t_eval": [0.0, np.nan]}, ValueError, "t_eval has non-finite"),
+        ({"t_eval": [[0.0, 1.0]]}, ValueError, "t_eval must be a non-empty 1-D"),
+        ({"W0": np.full((6, 5), np.nan)}, ValueError, "W0 has non-finite"),
+        ({"W0": np.ones((5, 5))}, ValueError, r"W0 has shape \(5, 5\) but the loss expects"),
+        ({"W0": np.ones(5)}, ValueError, "W0 must be an"),
+        ({"W0": np.zeros((6, 5))}, ValueError, "W0 is the zero matrix"),
+        ({"k": 3}, ValueError, "W0: W has numerical rank 2 < k=3"),
+        ({"depth": 0}, ValueError, "depth must be >= 1"),
+        ({"method": "rk4"}, ValueError, "method must be 'dense' or 'manifold'"),
+        ({"rtol": -1.0}, ValueError, "rtol must be a positive"),
+        ({"output": "list"}, ValueError, "output must be"),
+        ({"loss": object()}, TypeError, "loss must follow riemlin's loss protocol"),
+    ],
+)
+def test_flow_bad_input(kwargs, error, match):
+    loss, W0 = _problem()
+    args = {"W0": W0, "loss": loss, "depth": 2, "t_eval": [0.0, 1.0]} | kwargs
+    with pytest.raises(error, match=match):
+        riemannian_gradient_flow(**args)
+
+
+def test_descent_bad_input():
+    loss, W0 = _problem()
+    with pytest.raises(ValueError, match="step must be a positive"):
+        riemannian_gradient_descent(W0, loss, 2, -0.1, 10)
+    with pytest.raises(ValueError, match="n_steps must be >= 0"):
+        riemannian_gradient_descent(W0, loss, 2, 0.1, -1)
+    point = FixedRankDeepLinear(6, 5, 2, 2, rng=0).random_point()
+    with pytest.raises(ValueError, match="k=3 does not match the rank 2"):
+        riemannian_gradient_descent(point, loss, 2, 0.1, 1, k=3)
+    with pytest.raises(ValueError, match="W0.s must hold"):
+        riemannian_gradient_descent((point[0], -point[1], point[2]), loss, 2, 0.1, 1)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import riemlin.flows
+    import riemlin.losses
+
+    for module in (riemlin.flows, riemlin.losses):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+def test_generic_losses_are_accepted_like_regression(method):
+    import autograd.numpy as anp
+
+    loss, W0 = _problem(seed=9)
+    X, Y = loss.X, loss.Y
+    auto = MatrixLoss.from_autograd(lambda W: 0.5 * anp.sum((anp.dot(W, X) - Y) ** 2))
+    t = [0.0, 1.0, 2.0]
+    a = riemannian_gradient_flow(W0, loss, 3, t, method, rtol=1e-11, atol=1e-14)
+    b = riemannian_gradient_flow(W0, auto, 3, t, method, rtol=1e-11, atol=1e-14)
+    assert _rel(a.W, b.W) < 1e-10
+    c = riemannian_gradient_descent(W0, auto, 3, 0.1, 20)
+    d = riemannian_gradient_descent(W0, loss, 3, 0.1, 20)
+    np.testing.assert_allclose(c.loss, d.loss, rtol=1e-12)
