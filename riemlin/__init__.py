@@ -8,6 +8,22 @@ arXiv:1910.05505). riemlin implements that manifold for pymanopt and the maps be
 layers and points of ``M_k``.
 """
 
+from riemlin import factors
+from riemlin.factors import (
+    balanced_factors,
+    balanced_initialization,
+    factor_gradient,
+    horizontal_lift,
+    horizontal_projection,
+    imbalance,
+    imbalance_norm,
+    is_balanced,
+    product,
+    product_adjoint,
+    product_differential,
+    to_point,
+    widths,
+)
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.metric import (
     MetricWeights,
@@ -28,5 +44,19 @@ __all__ = [
     "apply_metric_inverse",
     "metric_inner",
     "metric_weights",
+    "factors",
+    "balanced_factors",
+    "balanced_initialization",
+    "factor_gradient",
+    "horizontal_lift",
+    "horizontal_projection",
+    "imbalance",
+    "imbalance_norm",
+    "is_balanced",
+    "product",
+    "product_adjoint",
+    "product_differential",
+    "to_point",
+    "widths",
     "__version__",
 ]
