@@ -107,20 +107,20 @@ def _check_ambient(factors, Z, name: str):
 
 # ---------------------------------------------------------------------- kernels
 def _prefixes(factors):
-    """``[P_1, ..., P_N]`` with ``P_j = W_j ... W_1`` (``P_0 = I`` is left out)."""
+    """``[P_1, ..., P_{N-1}]``, ``P_j = W_j ... W_1`` (not the full, possibly huge, product)."""
     out = [factors[0]]
-    for W in factors[1:]:
+    for W in factors[1:-1]:
         out.append(W @ out[-1])
     return out
 
 
 def _suffixes(factors):
-    """``[S_0, ..., S_{N-1}]`` with ``S_j = W_N ... W_{j+1}`` (``S_N = I`` is left out)."""
+    """``[None, S_1, ..., S_{N-1}]``, ``S_j = W_N ... W_{j+1}`` (``S_0 = pi`` is not formed)."""
     N = len(factors)
     out = [None] * N
     acc = factors[-1]
     out[N - 1] = acc
-    for j in range(N - 2, -1, -1):
+    for j in range(N - 2, 0, -1):
         acc = acc @ factors[j]
         out[j] = acc
     return out
