@@ -13,7 +13,7 @@ import numpy as np
 
 import riemlin
 
-BENCHMARKS = ["metric_kernels"]
+BENCHMARKS = ["metric_kernels", "factors"]
 
 
 def main(argv=None) -> int:
