@@ -266,6 +266,10 @@ def test_horizontal_projection(N, balanced):
         fx.product_differential(F, H)
     )
     assert abs(inner(P, V)) < 1e-12 * inner(H, H)
+    # P H is orthogonal to the kernel of Dpi, not only to its own residual
+    H2 = random_factors(ws, 40 + N)
+    V2 = [a - b for a, b in zip(H2, fx.horizontal_projection(F, H2))]
+    assert abs(inner(P, V2)) < 1e-12 * np.sqrt(inner(H, H) * inner(H2, H2))
     if balanced and N >= 2:
         # closed form at balanced factors: Dpi^* A_W^{-1} P_T Dpi H
         xi = manifold.projection(x, fx.product_differential(F, H))
@@ -274,6 +278,12 @@ def test_horizontal_projection(N, balanced):
             np.testing.assert_allclose(a, b, atol=1e-11)
     if N == 1:
         np.testing.assert_allclose(P[0], H[0], atol=1e-14)
+
+
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(fx, raise_on_error=True).attempted >= 1
 
 
 # ---------------------------------------------------------------- bad input
