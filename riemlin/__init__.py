@@ -11,6 +11,22 @@ descent.
 
 from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
 from riemlin.losses import Loss, MatrixLoss, RegressionLoss, low_rank_target_loss
+from riemlin import factors
+from riemlin.factors import (
+    balanced_factors,
+    balanced_initialization,
+    factor_gradient,
+    horizontal_lift,
+    horizontal_projection,
+    imbalance,
+    imbalance_norm,
+    is_balanced,
+    product,
+    product_adjoint,
+    product_differential,
+    to_point,
+    widths,
+)
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.metric import (
     MetricWeights,
@@ -38,5 +54,19 @@ __all__ = [
     "apply_metric_inverse",
     "metric_inner",
     "metric_weights",
+    "factors",
+    "balanced_factors",
+    "balanced_initialization",
+    "factor_gradient",
+    "horizontal_lift",
+    "horizontal_projection",
+    "imbalance",
+    "imbalance_norm",
+    "is_balanced",
+    "product",
+    "product_adjoint",
+    "product_differential",
+    "to_point",
+    "widths",
     "__version__",
 ]
