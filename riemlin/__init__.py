@@ -9,9 +9,9 @@ layers and points of ``M_k``, losses on ``W`` and the Riemannian gradient flow a
 descent.
 """
 
-from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
-from riemlin.losses import Loss, MatrixLoss, RegressionLoss, low_rank_target_loss
 from riemlin import factors
+from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
+from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
 from riemlin.factors import (
     balanced_factors,
     balanced_initialization,
@@ -27,6 +27,8 @@ from riemlin.factors import (
     to_point,
     widths,
 )
+from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
+from riemlin.losses import Loss, MatrixLoss, RegressionLoss, low_rank_target_loss
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.metric import (
     MetricWeights,
@@ -41,6 +43,12 @@ __version__ = "0.1.0"
 __all__ = [
     "FixedRankDeepLinear",
     "FlowResult",
+    "Comparison",
+    "DescentComparison",
+    "compare_descent",
+    "compare_flows",
+    "factor_gradient_descent",
+    "factor_gradient_flow",
     "Loss",
     "MatrixLoss",
     "RegressionLoss",

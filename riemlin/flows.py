@@ -101,7 +101,11 @@ class FlowResult:
     nfev : int
         Number of loss-gradient evaluations.
     imbalance : ndarray or None
-        Imbalance of the layers over time (factor runs); ``None`` for Riemannian runs.
+        Relative imbalance of the layers over time (factor runs,
+        :func:`riemlin.factors.imbalance_norm`); ``None`` for Riemannian runs.
+    imbalance_drift : ndarray or None
+        ``max_j ||D_j(t) - D_j(0)||_F / max_j ||W_j(0)||_2^2``, how far the imbalance
+        matrices moved (zero for the exact factor flow); ``None`` for Riemannian runs.
     factors : list of ndarray or None
         Final layers (factor runs); ``None`` for Riemannian runs.
     singular_values : ndarray, shape (T, k)
@@ -116,6 +120,7 @@ class FlowResult:
     nfev: int
     imbalance: np.ndarray | None = None
     factors: list | None = None
+    imbalance_drift: np.ndarray | None = field(default=None, repr=False)
     singular_values: np.ndarray | None = field(default=None, repr=False)
 
     @property
