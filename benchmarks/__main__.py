@@ -13,7 +13,7 @@ import numpy as np
 
 import riemlin
 
-BENCHMARKS = ["metric_kernels", "factors", "flows"]
+BENCHMARKS = ["metric_kernels", "factors", "flows", "equivalence"]
 
 
 def main(argv=None) -> int:
