@@ -46,7 +46,7 @@ from riemlin.ambient import (
     ambient_to_dense,
     is_low_rank,
 )
-from riemlin.manifold import FixedRankPoint
+from riemlin.manifold import FixedRankPoint, _haar_stiefel
 
 __all__ = [
     "product",
@@ -315,12 +315,6 @@ def is_balanced(factors, rtol: float = 1e-10) -> bool:
     if not rtol >= 0:
         raise ValueError(f"rtol must be a non-negative number; got {rtol}")
     return imbalance_norm(factors) <= rtol
-
-
-def _haar_stiefel(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
-    # QR of a Gaussian matrix with the signs of R's diagonal fixed: Haar distributed.
-    Q, R = np.linalg.qr(gen.standard_normal((n, k)))
-    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
 
 
 def _check_widths(widths_, name="widths") -> tuple[int, ...]:
