@@ -11,6 +11,7 @@ descent.
 
 from riemlin import factors
 from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
+from riemlin.diagnostics import check_gradient, check_hessian, check_manifold
 from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
 from riemlin.factors import (
     balanced_factors,
@@ -43,6 +44,9 @@ __version__ = "0.1.0"
 __all__ = [
     "FixedRankDeepLinear",
     "FlowResult",
+    "check_gradient",
+    "check_hessian",
+    "check_manifold",
     "Comparison",
     "DescentComparison",
     "compare_descent",
