@@ -67,10 +67,14 @@ def test_wrong_gradient_fails_with_a_clear_message(kwargs):
     assert abs(res.slope - 1) < 0.2  # the O(t) error of a wrong gradient
 
 
+def _sphere_matrix():
+    A = np.random.default_rng(2).standard_normal((5, 5))
+    return A + A.T
+
+
 def _sphere_problem(hessian_scale=1.0):
     manifold = Sphere(5)
-    A = np.random.default_rng(2).standard_normal((5, 5))
-    A = A + A.T
+    A = _sphere_matrix()
 
     @pymanopt.function.autograd(manifold)
     def cost(x):
@@ -152,3 +156,37 @@ def test_contract_can_fail(cls, failing):
     assert not report.passed
     assert not report[failing].passed
     assert "FAIL" in str(report)
+
+
+def test_second_order_retraction_is_checked_where_claimed():
+    shallow = check_manifold(FixedRankDeepLinear(6, 5, 2, depth=1, rng=0), rng=0)
+    assert shallow["retraction second order (slope >= 3)"].passed
+    deep = check_manifold(FixedRankDeepLinear(6, 5, 2, depth=3, rng=0), rng=0)
+    with pytest.raises(KeyError):
+        deep["retraction second order (slope >= 3)"]
+
+
+class _FirstOrderOnly(FixedRankDeepLinear):
+    def retraction(self, point, tangent_vector):
+        # truncated SVD of W + xi + |xi|^2 xi: still a retraction, but not second order
+        W = self.point_to_matrix(point)
+        Z = self.tangent_to_matrix(point, tangent_vector)
+        return self.point_from_matrix(W + Z + np.linalg.norm(Z) * Z)
+
+
+def test_second_order_claim_can_fail():
+    report = check_manifold(_FirstOrderOnly(6, 5, 2, depth=1, rng=0), rng=0)
+    assert report["retraction first order (slope >= 2)"].passed
+    assert not report["retraction second order (slope >= 3)"].passed
+
+
+def test_hessian_slope_is_checked_at_a_critical_point_even_without_second_order():
+    """At a critical point the retraction's second-order term drops out (grad f = 0)."""
+    problem = _sphere_problem()
+    x = np.linalg.eigh(_sphere_matrix())[1][:, 0]  # an eigenvector: a critical point
+    np.random.seed(4)  # noqa: NPY002 (pymanopt's Sphere samples from the global state)
+    res = check_hessian(problem, point=x, second_order_retraction=False)
+    assert res.expected_slope == 3.0
+    assert res.passed, res.message
+    away = check_hessian(problem, second_order_retraction=False)
+    assert np.isnan(away.expected_slope) and away.passed

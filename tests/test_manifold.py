@@ -12,7 +12,7 @@ from conftest import fit_loglog_slope
 from pymanopt.manifolds import FixedRankEmbedded
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent
 
-from riemlin import FixedRankDeepLinear, metric_weights
+from riemlin import FixedRankDeepLinear, FixedRankTangentVector, metric_weights
 from riemlin.reference import metric_operator_dense, metric_operator_inverse_dense
 
 
@@ -391,3 +391,45 @@ def test_weights_follow_the_point():
         out = manifold.metric_operator(point, xi)
         np.testing.assert_allclose(out.M, K * xi.M, rtol=1e-15)
         np.testing.assert_allclose(out.Up, xi.Up * c, rtol=1e-15)
+
+
+def test_retraction_stable_for_tiny_singular_values_and_ill_conditioned_steps():
+    """Manopt's QR-of-[u, Up] retraction keeps orthonormal factors where pymanopt's loses them.
+
+    Up nearly parallel to u (an ill-conditioned, slightly non-tangent step) and singular values
+    near 1e-10: QR of Up alone loses orthogonality to u, QR of [u, Up] does not.
+    """
+    m, n, k = 40, 30, 3
+    ours = FixedRankDeepLinear(m, n, k, depth=2, rng=0)
+    theirs = FixedRankEmbedded(m, n, k)
+    u, _, vt = ours.random_point()
+    s = np.array([1.0, 1e-10, 5e-11])
+    x = (u, s, vt)
+    rng = np.random.default_rng(1)
+    Up = 1e-9 * (u @ rng.standard_normal((k, k))) + 1e-12 * rng.standard_normal((m, k))
+    Vp = 1e-12 * rng.standard_normal((n, k))
+    xi = FixedRankTangentVector(Up, np.zeros((k, k)), Vp)
+    y = ours.retraction(x, xi)
+    yt = theirs.retraction(x, xi)
+    err_ours = max(np.abs(y[0].T @ y[0] - np.eye(k)).max(), np.abs(y[2] @ y[2].T - np.eye(k)).max())
+    err_theirs = max(
+        np.abs(yt[0].T @ yt[0] - np.eye(k)).max(), np.abs(yt[2] @ yt[2].T - np.eye(k)).max()
+    )
+    assert err_ours < 1e-13
+    # the point is the best rank-k approximation of W + xi (dense truncated SVD)
+    Uw, sw, Vwt = np.linalg.svd((u * s) @ vt + Up @ vt + u @ Vp.T)
+    want = (Uw[:, :k] * sw[:k]) @ Vwt[:k]
+    assert np.linalg.norm(ours.point_to_matrix(y) - want) < 1e-14 * np.linalg.norm(want)
+    assert err_theirs > 1e3 * err_ours
+
+
+def test_retraction_reports_a_step_that_drops_the_rank():
+    manifold = FixedRankDeepLinear(5, 4, 2, depth=2, rng=0)
+    x = manifold.random_point()
+    u, s, vt = x
+    # xi = -s_2 u_2 v_2^T, so W + xi has rank 1
+    M = np.zeros((2, 2))
+    M[1, 1] = -s[1]
+    xi = FixedRankTangentVector(np.zeros((5, 2)), M, np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="numerical rank below k=2"):
+        manifold.retraction(x, xi)
