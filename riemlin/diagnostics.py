@@ -177,6 +177,17 @@ def _judge(kind, steps, rem, floor, expected, extra_ok=True, extra_msg=""):
     return slope, window, passed, msg + extra_msg
 
 
+def _start(problem, point, direction, rng):
+    """The manifold, the generator, and the point and direction of a derivative check."""
+    manifold = problem.manifold
+    gen = as_generator(rng)
+    if direction is not None and point is None:
+        raise ValueError("direction is tangent at a point: give point as well")
+    x = _random_point(manifold, gen) if point is None else point
+    d = _random_tangent(manifold, x, gen) if direction is None else direction
+    return manifold, gen, x, d
+
+
 def check_gradient(problem, point=None, direction=None, rng=None) -> DerivativeCheck:
     r"""Check ``problem.riemannian_gradient`` against ``problem.cost``.
 
@@ -197,12 +208,7 @@ def check_gradient(problem, point=None, direction=None, rng=None) -> DerivativeC
     -------
     DerivativeCheck
     """
-    manifold = problem.manifold
-    gen = as_generator(rng)
-    if direction is not None and point is None:
-        raise ValueError("direction is tangent at a point: give point as well")
-    x = _random_point(manifold, gen) if point is None else point
-    d = _random_tangent(manifold, x, gen) if direction is None else direction
+    manifold, gen, x, d = _start(problem, point, direction, rng)
     grad = problem.riemannian_gradient(x)
     f0 = problem.cost(x)
     df = manifold.inner_product(x, grad, d)
@@ -234,21 +240,17 @@ def check_hessian(
     point, direction, rng
         As in :func:`check_gradient`.
     second_order_retraction : bool, optional
-        Whether the retraction is second order for the metric. Default: ``False`` for
-        ``FixedRankDeepLinear`` with ``depth > 1``, ``True`` otherwise.
+        Whether the retraction is second order for the metric. Default: ``True`` only for
+        the known metric projections (``FixedRankDeepLinear`` with ``depth=1``,
+        ``FixedRankEmbedded``, ``Sphere``), as in :func:`check_manifold`.
 
     Returns
     -------
     DerivativeCheck
     """
-    manifold = problem.manifold
-    gen = as_generator(rng)
-    if direction is not None and point is None:
-        raise ValueError("direction is tangent at a point: give point as well")
+    manifold, gen, x, d = _start(problem, point, direction, rng)
     if second_order_retraction is None:
-        second_order_retraction = getattr(manifold, "depth", 1) == 1
-    x = _random_point(manifold, gen) if point is None else point
-    d = _random_tangent(manifold, x, gen) if direction is None else direction
+        second_order_retraction = _claims_second_order(manifold)
     grad = problem.riemannian_gradient(x)
     hess_d = problem.riemannian_hessian(x, d)
     a, b = _random_tangent(manifold, x, gen), _random_tangent(manifold, x, gen)
