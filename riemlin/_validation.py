@@ -25,6 +25,14 @@ def as_generator(rng) -> np.random.Generator:
     )
 
 
+def numerical_rank(singular_values, shape) -> int:
+    """Count of singular values above ``max(shape) * eps * s_1`` (as ``np.linalg.matrix_rank``)."""
+    sv = np.asarray(singular_values)
+    if sv.size == 0 or not sv[0] > 0:
+        return 0
+    return int(np.sum(sv > max(shape) * np.finfo(float).eps * sv[0]))
+
+
 def check_int(value, name: str, minimum: int = 1) -> int:
     """An integer ``>= minimum`` (bools and floats are refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

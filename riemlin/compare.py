@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from riemlin._validation import numerical_rank
 from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
 from riemlin.factors import _check_factors, _product, balanced_factors
 from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
@@ -25,8 +26,7 @@ __all__ = ["Comparison", "DescentComparison", "compare_flows", "compare_descent"
 
 
 def _numerical_rank(W: np.ndarray) -> int:
-    sv = np.linalg.svd(W, compute_uv=False)
-    return int(np.sum(sv > max(W.shape) * np.finfo(float).eps * sv[0])) if sv[0] > 0 else 0
+    return numerical_rank(np.linalg.svd(W, compute_uv=False), W.shape)
 
 
 def _layers(factors, W0, widths, rng):

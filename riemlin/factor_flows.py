@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from riemlin._validation import check_int
-from riemlin.factors import _adjoint, _check_factors, _product, imbalance_norm
+from riemlin._validation import check_int, numerical_rank
+from riemlin.factors import _adjoint, _check_factors, _product, imbalance, imbalance_norm
 from riemlin.flows import (
     DIVERGED,
     FAILED,
@@ -43,11 +43,7 @@ class _Layers:
     def __init__(self, factors):
         self.shapes = [W.shape for W in factors]
         self.offsets = np.cumsum([0] + [W.size for W in factors])
-        D0 = [
-            factors[j + 1].T @ factors[j + 1] - factors[j] @ factors[j].T
-            for j in range(len(factors) - 1)
-        ]
-        self.D0 = D0
+        self.D0 = imbalance(factors)
         self.scale = max(np.linalg.norm(W, 2) ** 2 for W in factors) or 1.0
 
     def pack(self, factors) -> np.ndarray:
@@ -61,10 +57,7 @@ class _Layers:
         """``max_j ||D_j - D_j(0)||_F`` relative to ``max_j ||W_j(0)||_2^2``."""
         if not self.D0:
             return 0.0
-        D = [
-            factors[j + 1].T @ factors[j + 1] - factors[j] @ factors[j].T
-            for j in range(len(factors) - 1)
-        ]
+        D = imbalance(factors)
         return float(max(np.linalg.norm(a - b) for a, b in zip(D, self.D0)) / self.scale)
 
 
@@ -241,7 +234,7 @@ def factor_gradient_descent(
     layers = _Layers(F)
     W = _product(F)
     sv = np.linalg.svd(W, compute_uv=False)
-    k = int(np.sum(sv > max(W.shape) * np.finfo(float).eps * sv[0])) if sv[0] > 0 else 0
+    k = numerical_rank(sv, W.shape)
     loss0 = loss.value(W)
     limit = max_loss_ratio * max(abs(loss0), 1.0)
     times, losses, snapshots = [0.0], [loss0], [[W_.copy() for W_ in F]]

@@ -70,8 +70,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.integrate import DOP853
 
-from riemlin import metric as _metric
-from riemlin._validation import check_int
+from riemlin._validation import check_int, numerical_rank
 from riemlin.losses import is_point
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 
@@ -141,7 +140,7 @@ def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRank
     GtU = loss.gradient_rmatmul(point, u)
     M = u.T @ GV
     proj = (GV - u @ M, M, GtU - vt.T @ M.T)
-    return FixedRankTangentVector(*_metric.apply_metric(manifold._weights(s), proj))
+    return manifold._point_data(s).apply(proj)
 
 
 def _check_loss(loss):
@@ -179,7 +178,7 @@ def _start(W0, loss, depth, k, rank_tol):
         m, n = W0.shape
         if k is None:
             sv = np.linalg.svd(W0, compute_uv=False)
-            k = int(np.sum(sv > max(m, n) * np.finfo(float).eps * sv[0])) if sv[0] > 0 else 0
+            k = numerical_rank(sv, (m, n))
             if k == 0:
                 raise ValueError("W0 is the zero matrix; the flow needs a start of rank >= 1")
         manifold = FixedRankDeepLinear(m, n, check_int(k, "k"), depth)
