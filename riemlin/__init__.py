@@ -9,7 +9,7 @@ layers and points of ``M_k``, losses on ``W`` and the Riemannian gradient flow a
 descent.
 """
 
-from riemlin import factors
+from riemlin import factors, hessian  # noqa: F401  (riemlin.hessian)
 from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
 from riemlin.diagnostics import check_gradient, check_hessian, check_manifold
 from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
@@ -38,11 +38,13 @@ from riemlin.metric import (
     metric_inner,
     metric_weights,
 )
+from riemlin.problem import matrix_problem
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FixedRankDeepLinear",
+    "matrix_problem",
     "FlowResult",
     "check_gradient",
     "check_hessian",
