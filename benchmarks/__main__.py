@@ -13,7 +13,7 @@ import numpy as np
 
 import riemlin
 
-BENCHMARKS = ["metric_kernels", "factors", "flows", "equivalence"]
+BENCHMARKS = ["metric_kernels", "factors", "flows", "equivalence", "second_order"]
 
 
 def main(argv=None) -> int:
