@@ -536,3 +536,55 @@ def test_matrix_problem_with_point_arguments_and_sparse_derivatives():
     )
     W = manifold.point_to_matrix(result.point)
     assert np.linalg.norm(W - truth) <= 1e-8 * np.linalg.norm(truth)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_matrix_problem_runs_first_order_solvers_and_riemlins_gradient_check(depth):
+    # pymanopt's own check_gradient crashes in identify_linear_piece on NumPy >= 2.4 for
+    # every manifold (THEORY.md section 8); riemlin.check_gradient runs the same test.
+    from riemlin import check_gradient
+
+    m, n, k = 9, 7, 2
+    B = np.random.default_rng(6).standard_normal((m, n))
+    manifold = FixedRankDeepLinear(m, n, k, depth=depth, rng=0)
+    problem = matrix_problem(manifold, lambda W: 0.5 * anp.sum((W - B) ** 2))
+    assert check_gradient(problem, rng=1).passed
+    optimum = 0.5 * np.sum(np.linalg.svd(B, compute_uv=False)[k:] ** 2)
+    for opt in (
+        pymanopt.optimizers.SteepestDescent(verbosity=0, max_iterations=3000),
+        pymanopt.optimizers.ConjugateGradient(verbosity=0, max_iterations=3000),
+    ):
+        result = opt.run(problem, initial_point=manifold.random_point(rng=2))
+        assert result.cost == pytest.approx(optimum, rel=1e-8)
+
+
+def test_matrix_problem_gradient_avoids_the_division_by_singular_value_gaps():
+    # Near-equal singular values: pymanopt's FixedRankEmbedded converts the (u, s, vt)
+    # gradient with 1/(s_j^2 - s_i^2) and loses ~1e-4 relative accuracy per 1e-12 gap;
+    # matrix_problem projects the matrix gradient and stays exact.
+    m, n, k = 6, 5, 3
+    rng = np.random.default_rng(7)
+    u, _ = np.linalg.qr(rng.standard_normal((m, k)))
+    v, _ = np.linalg.qr(rng.standard_normal((n, k)))
+    s = np.array([1.0 + 1e-12, 1.0, 0.5])
+    x = FixedRankPoint(u, s, v.T)
+    W = (u * s) @ v.T
+    B = rng.standard_normal((m, n))
+    G = W - B
+    exact = FixedRankDeepLinear(m, n, k, depth=1).projection(x, G)
+    ours = matrix_problem(
+        FixedRankDeepLinear(m, n, k, depth=1), lambda A: 0.5 * anp.sum((A - B) ** 2)
+    ).riemannian_gradient(x)
+    embedded = pymanopt.manifolds.FixedRankEmbedded(m, n, k)
+
+    @pymanopt.function.autograd(embedded)
+    def cost(u_, s_, vt_):
+        return 0.5 * anp.sum((u_ @ anp.diag(s_) @ vt_ - B) ** 2)
+
+    theirs = pymanopt.Problem(embedded, cost).riemannian_gradient(x)
+
+    def err(a):
+        return max(np.abs(p - q).max() for p, q in zip(a, exact)) / np.abs(exact[1]).max()
+
+    assert err(ours) < 1e-14
+    assert err(theirs) > 1e-6
