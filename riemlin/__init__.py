@@ -9,7 +9,7 @@ layers and points of ``M_k``, losses on ``W`` and the Riemannian gradient flow a
 descent.
 """
 
-from riemlin import factors, theory
+from riemlin import factors, hessian, theory  # noqa: F401  (riemlin.hessian)
 from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
 from riemlin.diagnostics import check_gradient, check_hessian, check_manifold
 from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
@@ -38,6 +38,7 @@ from riemlin.metric import (
     metric_inner,
     metric_weights,
 )
+from riemlin.problem import matrix_problem
 from riemlin.theory import (
     aligned_singular_values,
     arora_iterations,
@@ -56,6 +57,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FixedRankDeepLinear",
+    "matrix_problem",
     "FlowResult",
     "check_gradient",
     "check_hessian",

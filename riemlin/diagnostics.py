@@ -229,9 +229,11 @@ def check_hessian(
     Always checks that the Hessian is linear, tangent and self-adjoint for the metric
     (:math:`g(H a, b) = g(a, H b)`). The Taylor slope 3 is checked only where it is
     meaningful: the retraction is second order for the metric, or ``point`` is a
-    critical point. :class:`riemlin.FixedRankDeepLinear` with ``depth > 1`` has a
-    retraction that is second order only for the embedded metric, so at a non-critical
-    point only the symmetry checks apply (``expected_slope`` is then ``nan``).
+    critical point. :class:`riemlin.FixedRankDeepLinear` with ``depth > 1`` and its
+    default ``retraction="svd"`` has a retraction that is second order only for the
+    embedded metric, so at a non-critical point only the symmetry checks apply
+    (``expected_slope`` is then ``nan``); with ``retraction="second_order"`` the slope
+    is checked.
 
     Parameters
     ----------
@@ -241,8 +243,9 @@ def check_hessian(
         As in :func:`check_gradient`.
     second_order_retraction : bool, optional
         Whether the retraction is second order for the metric. Default: ``True`` only for
-        the known metric projections (``FixedRankDeepLinear`` with ``depth=1``,
-        ``FixedRankEmbedded``, ``Sphere``), as in :func:`check_manifold`.
+        ``FixedRankDeepLinear`` whose ``second_order_retraction`` is true (``depth=1`` or
+        ``retraction="second_order"``) and the metric projections of
+        ``FixedRankEmbedded`` and ``Sphere``, as in :func:`check_manifold`.
 
     Returns
     -------
@@ -334,6 +337,8 @@ def _ambient(manifold, x, v=None):
             u, s, vt = x
             return (u * s) @ vt
         return np.asarray(x, dtype=float)
+    if hasattr(manifold, "tangent_to_matrix"):
+        return manifold.tangent_to_matrix(x, v)
     emb = manifold.embedding(x, v)
     if isinstance(emb, (tuple, list)) and len(emb) == 3:
         U, S, V = emb
@@ -388,7 +393,7 @@ def _claims_second_order(manifold) -> bool:
     from riemlin.manifold import FixedRankDeepLinear
 
     if isinstance(manifold, FixedRankDeepLinear):
-        return manifold.depth == 1  # metric projection: second order for the embedded metric
+        return manifold.second_order_retraction
     return isinstance(manifold, (FixedRankEmbedded, Sphere))  # metric projections
 
 
@@ -401,18 +406,22 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
     with the Frobenius product (where defined); transport lands in the tangent space;
     ``random_tangent_vector`` has unit norm; ``zero_vector`` is zero; and the gradient
     identity ``g(grad f, xi) = Df[xi]`` through :func:`check_gradient` for a smooth test
-    cost. Where the retraction is claimed to be second order (for the embedded metric: the
-    tangential part of ``R_x(t xi) - x - t xi`` is ``O(t^3)``), that is checked too.
+    cost. Where the retraction is claimed to be second order for the manifold's metric,
+    that is checked too: the tangential part of ``R_x(t xi) - x - t xi + t^2/2 C(xi, xi)``
+    is ``O(t^3)``, with ``C`` the manifold's ``connection_difference`` (zero for embedded
+    metrics).
 
     Parameters
     ----------
     manifold : pymanopt.manifolds.manifold.Manifold
         The manifold; points and tangent vectors must have dense ambient forms (arrays,
-        or ``(u, s, vt)`` / ``embedding`` triples as for fixed-rank matrices).
+        or ``(u, s, vt)`` points with ``tangent_to_matrix`` or low-rank ``embedding``
+        triples as for fixed-rank matrices).
     rng : None, int or Generator
     second_order_retraction : bool, optional
-        Whether to check second order. Default: known metric projections
-        (``FixedRankDeepLinear`` with ``depth=1``, ``FixedRankEmbedded``, ``Sphere``).
+        Whether to check second order. Default: ``FixedRankDeepLinear`` with
+        ``second_order_retraction`` true, and the metric projections of
+        ``FixedRankEmbedded`` and ``Sphere``.
 
     Returns
     -------
@@ -429,7 +438,7 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
     # projection idempotent
     Z = gen.standard_normal(X.shape)
     P1 = manifold.projection(x, Z)
-    P2 = manifold.projection(x, manifold.embedding(x, P1))
+    P2 = manifold.projection(x, _ambient(manifold, x, P1))
     err = np.linalg.norm(_ambient(manifold, x, P2 - P1)) / np.linalg.norm(_ambient(manifold, x, P1))
     add(ManifoldCheck("projection idempotent", err, 1e-10, err < 1e-10))
 
@@ -459,9 +468,20 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
     if second_order_retraction is None:
         second_order_retraction = _claims_second_order(manifold)
     if second_order_retraction:
+        # second order for the manifold's metric: the tangential acceleration of
+        # t -> R_x(t xi) is -C(xi, xi), C the difference between the metric's connection
+        # and the embedded one (zero for embedded metrics)
+        accel = np.zeros_like(X)
+        if hasattr(manifold, "connection_difference"):
+            accel = -_ambient(manifold, x, manifold.connection_difference(x, xi, xi))
         tang = []
         for t in steps:
-            D = _ambient(manifold, manifold.retraction(x, t * xi)) - X - t * Xi
+            D = (
+                _ambient(manifold, manifold.retraction(x, t * xi))
+                - X
+                - t * Xi
+                - 0.5 * t * t * accel
+            )
             tang.append(np.linalg.norm(_ambient(manifold, x, manifold.projection(x, D))))
         tang = np.array(tang)
         slope2, _ = fit_slope(steps, tang, floor, window=5)

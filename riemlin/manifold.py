@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVector
 from pymanopt.manifolds.manifold import Manifold
 
+from riemlin import hessian as _hessian
 from riemlin import metric as _metric
 from riemlin._validation import as_generator, check_array, check_int, check_shape
 from riemlin.ambient import (
@@ -71,6 +72,14 @@ class FixedRankDeepLinear(Manifold):
         Whether points and tangent vectors passed to the hot-path methods are scanned
         for ``nan``/``inf`` (as in ``scipy.linalg``). The scan is ``O((m+n)k)``; turn
         it off only for speed in trusted loops. Shapes are always checked.
+    retraction : {"svd", "second_order"}, default "svd"
+        ``"svd"``: the metric projection (rank-``k`` truncated SVD of ``W + xi``),
+        second order for the embedded metric, first order for ``g`` when ``depth > 1``.
+        ``"second_order"``: :math:`R_W(\xi) = R^{svd}_W(\xi - \tfrac12 C(\xi,\xi))`
+        with :math:`C` the connection difference (:meth:`connection_difference`), a
+        retraction that is second order for ``g`` (its curves have zero covariant
+        acceleration at ``t = 0``), at an extra :math:`O((m+n)k^2 + k^3)` per call.
+        Both coincide at ``depth = 1``.
 
     References
     ----------
@@ -100,6 +109,7 @@ class FixedRankDeepLinear(Manifold):
         *,
         rng=None,
         check_finite: bool = True,
+        retraction: str = "svd",
     ):
         m = check_int(m, "m")
         n = check_int(n, "n")
@@ -110,6 +120,9 @@ class FixedRankDeepLinear(Manifold):
         self._depth = check_int(depth, "depth")
         self._rng = as_generator(rng)
         self._check_finite = bool(check_finite)
+        if retraction not in ("svd", "second_order"):
+            raise ValueError(f"retraction must be 'svd' or 'second_order'; got {retraction!r}")
+        self._retraction = retraction
         self._cache = None
         self._valid_point = None
         super().__init__(
@@ -138,6 +151,11 @@ class FixedRankDeepLinear(Manifold):
     def depth(self) -> int:
         """Depth ``N`` of the linear network that induces the metric."""
         return self._depth
+
+    @property
+    def second_order_retraction(self) -> bool:
+        """Whether :meth:`retraction` is second order for this manifold's metric ``g``."""
+        return self._retraction == "second_order" or self._depth == 1
 
     @property
     def typical_dist(self) -> float:
@@ -227,13 +245,7 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
-        data = self._point_data(point[1])
-        Up, M, Vp = tangent_vector
-        out = FixedRankTangentVector(
-            data.scale_columns(Up, inverse=True),
-            M / data.weights.K,
-            data.scale_columns(Vp, inverse=True),
-        )
+        out = self._point_data(point[1]).apply_inverse(tangent_vector)
         self._check_finite_result(out, "tangent_vector")
         return out
 
@@ -298,14 +310,30 @@ class FixedRankDeepLinear(Manifold):
         return FixedRankTangentVector(Up - u @ (u.T @ Up), M, Vp - vt.T @ (vt @ Vp))
 
     def embedding(self, point, tangent_vector):
-        """Low-rank triple ``(U, S, V)`` with ``U @ S @ V.T`` equal to the tangent vector."""
+        r"""The tangent vector as a direction ``(du, ds, dvt)`` in the space of ``(u, s, vt)``.
+
+        pymanopt differentiates costs written on the arrays ``(u, s, vt)`` and takes
+        Hessian-vector products of them along ``embedding(point, xi)``. This returns a
+        direction whose image under :math:`(u, s, v^\top) \mapsto u\,\mathrm{diag}(s)\,v^\top`
+        has derivative :math:`\xi`: ``du = (u M_off + Up) S^{-1}``, ``ds = diag(M)``,
+        ``dvt = S^{-1} Vp^T`` (``M_off`` the off-diagonal part of ``M``), which is what
+        :meth:`euclidean_to_riemannian_hessian` expects. For the ambient matrix of a
+        tangent vector use :meth:`tangent_to_matrix`.
+        """
+        u, s, vt = point
+        Up, M, Vp = tangent_vector
+        ds = np.diag(M).copy()
+        du = (u @ (M - np.diag(ds)) + Up) / s
+        dvt = Vp.T / s[:, None]
+        return du, ds, dvt
+
+    @staticmethod
+    def _low_rank(point, tangent_vector):
+        # (U, S, V) with U @ S @ V.T = u M vt + Up vt + u Vp^T
         u, _, vt = point
         Up, M, Vp = tangent_vector
-        return (
-            np.hstack((u @ M + Up, u)),
-            np.eye(2 * self._k),
-            np.hstack((vt.T, Vp)),
-        )
+        k = M.shape[0]
+        return np.hstack((u @ M + Up, u)), np.eye(2 * k), np.hstack((vt.T, Vp))
 
     def tangent_to_matrix(self, point, tangent_vector) -> np.ndarray:
         """The dense ``m x n`` matrix ``u M vt + Up vt + u Vp^T`` of a tangent vector."""
@@ -379,6 +407,151 @@ class FixedRankDeepLinear(Manifold):
         self._check_ambient(G, "G")
         return self._point_data(point[1]).apply(self._project(point, G))
 
+    # ------------------------------------------------------------------ second order
+    def riemannian_hessian_from_matrix(self, point, G, H_xi, xi) -> FixedRankTangentVector:
+        r"""Riemannian Hessian :math:`\operatorname{Hess}^g f(W)[\xi]` under the metric ``g``.
+
+        .. math::
+
+            \operatorname{Hess}^g f(W)[\xi] = \mathcal A_W\bigl(\operatorname{Hess}^e
+            f(W)[\xi]\bigr) + \Gamma_W(\xi; G),
+
+        the embedded (Weingarten) Hessian mapped by :math:`\mathcal A_W` plus the change
+        of connection; see :mod:`riemlin.hessian` for the closed form and its derivation
+        from the Riemannian submersion of balanced factors (Bah et al., Section 4).
+        ``depth=1`` gives the embedded Hessian of Manopt's ``fixedrankembeddedfactory``.
+        Cost :math:`O((m+n)k^2 + k^3\log N)` beyond the products of ``G`` and ``H_xi``
+        with ``k``-column matrices; no division by :math:`s_i^2 - s_j^2`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W``.
+        G : ndarray, sparse matrix or (U, S, V)
+            Euclidean gradient :math:`\nabla f(W)`.
+        H_xi : ndarray, sparse matrix or (U, S, V)
+            Euclidean Hessian-vector product :math:`D(\nabla f)(W)[\xi]` along the
+            ambient matrix of ``xi``.
+        xi : FixedRankTangentVector
+            The tangent vector.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            :math:`\operatorname{Hess}^g f(W)[\xi]`, self-adjoint for
+            :meth:`inner_product`.
+
+        Raises
+        ------
+        ValueError
+            If a shape is wrong or an input is not finite.
+        """
+        self._check_point(point)
+        self._check_ambient(G, "G")
+        self._check_ambient(H_xi, "H_xi")
+        self._check_tangent(xi, "xi", scan=True)
+        u, s, vt = point
+        Up, _, Vp = xi
+        k = self._k
+        GB = ambient_matmul(G, np.hstack((vt.T, Vp)))
+        GtA = ambient_rmatmul(G, np.hstack((u, Up)))
+        GV, GVp = GB[:, :k], GB[:, k:]
+        GtU, GtUp = GtA[:, :k], GtA[:, k:]
+        HV = ambient_matmul(H_xi, vt.T)
+        HtU = ambient_rmatmul(H_xi, u)
+        hess_e = _hessian.embedded_hessian(u, s, vt, GV, GtU, GVp, GtUp, HV, HtU)
+        out = self._finish_hessian(point, hess_e, xi, GV, GtU)
+        self._check_finite_result(out, "G", "H_xi", "xi")
+        return out
+
+    def _finish_hessian(self, point, hess_e, xi, GV, GtU) -> FixedRankTangentVector:
+        # A_W(Hess^e) + Gamma(xi; G)
+        data = self._point_data(point[1])
+        out = data.apply(hess_e)
+        if self._depth == 1:
+            return out
+        u, _, vt = point
+        z = data.apply_inverse(xi)
+        gamma = _hessian.connection_term(u, vt, data.hessian, z, GV, GtU)
+        return FixedRankTangentVector(*(a + b for a, b in zip(out, gamma)))
+
+    def euclidean_to_riemannian_hessian(
+        self, point, euclidean_gradient, euclidean_hessian, tangent_vector
+    ) -> FixedRankTangentVector:
+        r"""Riemannian Hessian from derivatives with respect to the arrays ``(u, s, vt)``.
+
+        pymanopt's convention: for a cost :math:`f(u, s, v^\top) = F(u\,\mathrm{diag}(s)
+        \,v^\top)`, ``euclidean_gradient = (du, ds, dvt)`` and ``euclidean_hessian`` is
+        the Hessian-vector product of ``f`` along :meth:`embedding` ``(point,
+        tangent_vector)``, which is what pymanopt's autodiff backends compute. From
+        ``du = G v S`` and ``dvt = S u^T G`` one has :math:`Gv` and :math:`G^\top u`; the
+        product along the direction ``(du', ds', dvt')`` of :meth:`embedding` is
+        ``hu = H v S + G Vp + G v diag(ds')`` and
+        ``hvt^T = H^T u S + G^T Up + G^T u M``, with :math:`H` the Euclidean
+        Hessian-vector product of :math:`F`. The combinations the embedded Hessian
+        needs, :math:`u^\top H v`, :math:`(I-uu^\top)(Hv + G V_p S^{-1})` and
+        :math:`(I-vv^\top)(H^\top u + G^\top U_p S^{-1})`, follow exactly, with no
+        division by :math:`s_i^2 - s_j^2`; the rest is as in
+        :meth:`riemannian_hessian_from_matrix`. The cost must depend on ``(u, s, vt)``
+        only through the product, as for :meth:`euclidean_to_riemannian_gradient`.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector, scan=True)
+        du, _, dvt = self._check_triple(euclidean_gradient, "euclidean_gradient")
+        hu, _, hvt = self._check_triple(euclidean_hessian, "euclidean_hessian")
+        u, s, vt = point
+        _, M, Vp = tangent_vector
+        v = vt.T
+        GV = du / s
+        GtU = dvt.T / s
+        dsd = np.diag(M)
+        M_e = (u.T @ hu - GtU.T @ Vp - (u.T @ GV) * dsd) / s
+        Up_e = (hu - GV * dsd) / s
+        Up_e -= u @ (u.T @ Up_e)
+        Vp_e = (hvt.T - GtU @ M) / s
+        Vp_e -= v @ (vt @ Vp_e)
+        out = self._finish_hessian(point, (Up_e, M_e, Vp_e), tangent_vector, GV, GtU)
+        self._check_finite_result(out, "euclidean_gradient", "euclidean_hessian")
+        return out
+
+    def _check_triple(self, value, name):
+        if not isinstance(value, (tuple, list)) or len(value) != 3:
+            raise TypeError(
+                f"{name} must be the triple of derivatives with respect to (u, s, vt); "
+                f"got {type(value).__name__}. For a cost written on the matrix W use "
+                "riemlin.matrix_problem or riemannian_hessian_from_matrix"
+            )
+        a, b, c = (np.asarray(x) for x in value)
+        check_shape(a, f"{name}[0]", (self._m, self._k))
+        check_shape(b, f"{name}[1]", (self._k,))
+        check_shape(c, f"{name}[2]", (self._k, self._n))
+        return a, b, c
+
+    def connection_difference(
+        self, point, tangent_vector_a, tangent_vector_b=None
+    ) -> FixedRankTangentVector:
+        r"""The difference :math:`C(\xi, \eta) = \nabla^g_\xi \eta - \nabla^e_\xi \eta`.
+
+        :math:`C` is the symmetric bilinear difference between the Levi-Civita
+        connections of ``g`` and of the embedded metric on :math:`\mathcal M_k` (zero
+        at ``depth=1``); a curve is a ``g``-geodesic iff the tangential part of its
+        acceleration equals :math:`-C(\dot W, \dot W)`. See
+        :func:`riemlin.hessian.connection_difference`. ``tangent_vector_b`` defaults to
+        ``tangent_vector_a``.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector_a, "tangent_vector_a", scan=True)
+        if tangent_vector_b is None:
+            tangent_vector_b = tangent_vector_a
+        else:
+            self._check_tangent(tangent_vector_b, "tangent_vector_b", scan=True)
+        return self._connection_difference(point, tangent_vector_a, tangent_vector_b)
+
+    def _connection_difference(self, point, a, b) -> FixedRankTangentVector:
+        data = self._point_data(point[1])
+        z, w = data.apply_inverse(a), data.apply_inverse(b)
+        return FixedRankTangentVector(*_hessian.connection_difference(data.hessian, z, w))
+
     # ------------------------------------------------------------------ moving around
     def retraction(self, point, tangent_vector) -> FixedRankPoint:
         r"""Metric-projection retraction: the rank-``k`` truncated SVD of ``W + xi``.
@@ -389,7 +562,12 @@ class FixedRankDeepLinear(Manifold):
         and ``Vp`` alone, which keeps the new factors orthonormal even when ``Up``,
         ``Vp`` are ill-conditioned or not exactly orthogonal to ``u``, ``v``. Cost
         :math:`O((m+n)k^2)`. The retraction is second order for the embedded metric
-        (Absil and Malick 2012) and first order for ``g`` when ``depth > 1``.
+        (Absil and Malick 2012) and first order for ``g`` when ``depth > 1``. With
+        ``retraction="second_order"`` the step is first corrected to
+        :math:`\xi - \tfrac12 C(\xi,\xi)` (:meth:`connection_difference`): the curve
+        :math:`t\mapsto R(t\xi)` then has tangential acceleration
+        :math:`-C(\xi,\xi)` at ``t = 0``, i.e. zero ``g``-covariant acceleration, so the
+        retraction is second order for ``g``.
 
         Raises
         ------
@@ -399,6 +577,9 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
         u, s, vt = point
+        if self._retraction == "second_order" and self._depth > 1:
+            C = self._connection_difference(point, tangent_vector, tangent_vector)
+            tangent_vector = tangent_vector - 0.5 * C
         Up, M, Vp = tangent_vector
         k = self._k
         Qu, Ru = np.linalg.qr(np.hstack((u, Up)))
@@ -424,7 +605,7 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
         self._check_tangent(tangent_vector_a, "tangent_vector_a", scan=True)
-        return self._project(point_b, self.embedding(point_a, tangent_vector_a))
+        return self._project(point_b, self._low_rank(point_a, tangent_vector_a))
 
     # ------------------------------------------------------------------ sampling
     def random_point(self, rng=None, *, spread: float = 10.0) -> FixedRankPoint:
@@ -508,7 +689,8 @@ def _all_finite(arrays) -> bool:
 
 
 class _PointData:
-    """Per-point cache: the metric weights and the column weights laid out flat.
+    """Per-point cache: the metric weights, the Hessian tables (built on first use) and
+    the column weights laid out flat.
 
     Scaling the columns of a C-ordered ``(m, k)`` array by broadcasting runs an inner
     loop of length ``k`` per row, several times slower than scaling by a number; a flat
@@ -516,12 +698,31 @@ class _PointData:
     the memory of one tangent vector and are built on first use.
     """
 
-    __slots__ = ("s_bytes", "weights", "_tiles")
+    __slots__ = ("s_bytes", "weights", "_tiles", "_s", "_depth", "_hessian")
 
     def __init__(self, s: np.ndarray, depth: int):
         self.s_bytes = s.tobytes()
         self.weights = _metric.metric_weights(s, depth)
         self._tiles = {}
+        self._s = s.copy()
+        self._depth = depth
+        self._hessian = None
+
+    @property
+    def hessian(self) -> _hessian.HessianWeights:
+        """The tables of :func:`riemlin.hessian.hessian_weights` (``O(k^3 log N)``, once)."""
+        if self._hessian is None:
+            self._hessian = _hessian.hessian_weights(self._s, self._depth)
+        return self._hessian
+
+    def apply_inverse(self, xi) -> FixedRankTangentVector:
+        """``A_W^{-1}(xi)``."""
+        Up, M, Vp = xi
+        return FixedRankTangentVector(
+            self.scale_columns(Up, inverse=True),
+            M / self.weights.K,
+            self.scale_columns(Vp, inverse=True),
+        )
 
     def apply(self, xi) -> FixedRankTangentVector:
         """``A_W(xi)`` (the formula of :func:`riemlin.metric.apply_metric`)."""

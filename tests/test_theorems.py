@@ -28,6 +28,7 @@ from riemlin.theory import (
     critical_points,
     deficiency_margin,
     descent_limit,
+    embedded_hessian_from_matrix,
     margin_probability,
     margin_probability_mc,
     predict_limit,
@@ -175,6 +176,14 @@ def test_bah_critical_point_index_under_g(depth):
         h = critical_point_index(c.W, loss, depth)
         assert h.asymmetry < 1e-10
         assert (h.negative, h.zero) == (c.predicted_index, 0)
+        if depth == 1:  # the manifold's Hessian against the Weingarten formula written here
+            own = critical_point_index(
+                c.W,
+                loss,
+                1,
+                hessian=lambda m, p, G, H, xi: embedded_hessian_from_matrix(p, G, H, xi),
+            )
+            np.testing.assert_allclose(h.eigenvalues, own.eigenvalues, atol=1e-12)
 
 
 # ------------------------------------------------------------------ Arora et al.
