@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from riemlin import (
-    FixedRankDeepLinear,
     RegressionLoss,
     balanced_factors,
     factor_gradient_descent,
@@ -33,8 +32,6 @@ from riemlin.theory import (
     margin_probability_mc,
     predict_limit,
 )
-
-HAS_HESSIAN = hasattr(FixedRankDeepLinear, "riemannian_hessian_from_matrix")
 
 
 def _aligned_problem(s_target, sigma0, seed=0, m=5, n=4):
@@ -160,10 +157,6 @@ def test_bah_critical_point_index_depth1(seed):
         np.testing.assert_allclose(h.eigenvalues, expect, atol=1e-12)
 
 
-@pytest.mark.skipif(
-    not HAS_HESSIAN,
-    reason="FixedRankDeepLinear.riemannian_hessian_from_matrix is not on this branch yet",
-)
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
 def test_bah_critical_point_index_under_g(depth):
     """Bah et al. (Sec. 6): under the deep-linear metric g of every depth the global

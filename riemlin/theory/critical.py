@@ -250,9 +250,9 @@ def critical_point_index(
     k : int, optional
         Rank; defaults to the numerical rank of ``W``.
     hessian : callable, optional
-        ``hessian(manifold, point, G, H_xi, xi) -> FixedRankTangentVector``. Default: the
-        manifold's ``riemannian_hessian_from_matrix(point, G, H_xi, xi)`` if it has one,
-        else for ``depth == 1`` :func:`embedded_hessian_from_matrix`.
+        ``hessian(manifold, point, G, H_xi, xi) -> FixedRankTangentVector``. Default:
+        :meth:`riemlin.FixedRankDeepLinear.riemannian_hessian_from_matrix`;
+        :func:`embedded_hessian_from_matrix` gives an independent depth-1 check.
     tol : float, default 1e-8
         Eigenvalues with :math:`|\lambda| \le` ``tol * max|lambda|`` count as zero.
 
@@ -265,7 +265,7 @@ def critical_point_index(
     TypeError
         If ``loss`` is not a RegressionLoss.
     ValueError
-        For a point of the wrong shape, a depth > 1 without a Riemannian Hessian.
+        For a point whose shape does not match the loss.
 
     References
     ----------
@@ -294,21 +294,10 @@ def critical_point_index(
     if point is None:
         point = manifold.point_from_matrix(Wd)
     if hessian is None:
-        if hasattr(manifold, "riemannian_hessian_from_matrix"):
 
-            def hessian(man, p, G, H, xi):
-                return man.riemannian_hessian_from_matrix(p, G, H, xi)
+        def hessian(man, p, G, H, xi):
+            return man.riemannian_hessian_from_matrix(p, G, H, xi)
 
-        elif depth == 1:
-
-            def hessian(man, p, G, H, xi):
-                return embedded_hessian_from_matrix(p, G, H, xi)
-
-        else:
-            raise ValueError(
-                f"depth={depth}: this riemlin has no FixedRankDeepLinear."
-                "riemannian_hessian_from_matrix; pass hessian= or use depth=1"
-            )
     Wm = manifold.point_to_matrix(point)
     G = loss.gradient(Wm)
     XXt = loss.X @ loss.X.T
