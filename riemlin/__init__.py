@@ -9,7 +9,7 @@ layers and points of ``M_k``, losses on ``W`` and the Riemannian gradient flow a
 descent.
 """
 
-from riemlin import factors, hessian  # noqa: F401  (riemlin.hessian)
+from riemlin import factors, hessian, theory  # noqa: F401  (riemlin.hessian)
 from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
 from riemlin.diagnostics import check_gradient, check_hessian, check_manifold
 from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
@@ -39,6 +39,19 @@ from riemlin.metric import (
     metric_weights,
 )
 from riemlin.problem import matrix_problem
+from riemlin.theory import (
+    aligned_singular_values,
+    arora_iterations,
+    arora_theorem1,
+    balancedness,
+    classify_limit,
+    critical_point_index,
+    critical_points,
+    deficiency_margin,
+    descent_limit,
+    margin_probability,
+    predict_limit,
+)
 
 __version__ = "0.1.0"
 
@@ -82,5 +95,17 @@ __all__ = [
     "product_differential",
     "to_point",
     "widths",
+    "theory",
+    "aligned_singular_values",
+    "arora_iterations",
+    "arora_theorem1",
+    "balancedness",
+    "classify_limit",
+    "critical_point_index",
+    "critical_points",
+    "deficiency_margin",
+    "descent_limit",
+    "margin_probability",
+    "predict_limit",
     "__version__",
 ]

@@ -1,0 +1,52 @@
+"""The papers' statements as checkable functions (issue 7).
+
+One module per source: :mod:`~riemlin.theory.aligned` (the aligned, whitened flow),
+:mod:`~riemlin.theory.critical` (critical points of the loss on ``M_k`` and their index),
+:mod:`~riemlin.theory.arora` (Arora, Cohen, Golowich, Hu, arXiv:1810.02281),
+:mod:`~riemlin.theory.limits` (where descent and flows end: Nguegnang, Rauhut, Terstiege,
+arXiv:2108.02040; Bah et al., arXiv:1910.05505) and :mod:`~riemlin.theory.one_neuron`
+(one-neuron-wide layers). ``tests/test_theorems.py`` checks each statement.
+"""
+
+from riemlin.theory.aligned import aligned_singular_values
+from riemlin.theory.arora import (
+    AroraBounds,
+    arora_iterations,
+    arora_step_ratios,
+    arora_theorem1,
+    balancedness,
+    deficiency_margin,
+    margin_probability,
+    margin_probability_mc,
+)
+from riemlin.theory.critical import (
+    CriticalPoint,
+    HessianIndex,
+    critical_point_index,
+    critical_points,
+    embedded_hessian_from_matrix,
+)
+from riemlin.theory.limits import DescentLimit, descent_limit
+from riemlin.theory.one_neuron import Limit, classify_limit, predict_limit
+
+__all__ = [
+    "AroraBounds",
+    "CriticalPoint",
+    "DescentLimit",
+    "HessianIndex",
+    "Limit",
+    "aligned_singular_values",
+    "arora_iterations",
+    "arora_step_ratios",
+    "arora_theorem1",
+    "balancedness",
+    "classify_limit",
+    "critical_point_index",
+    "critical_points",
+    "deficiency_margin",
+    "descent_limit",
+    "embedded_hessian_from_matrix",
+    "margin_probability",
+    "margin_probability_mc",
+    "predict_limit",
+]

@@ -1,0 +1,333 @@
+r"""Arora, Cohen, Golowich, Hu: linear convergence of gradient descent (arXiv:1810.02281).
+
+Setting: whitened data, so up to an additive constant the loss is
+:math:`L(W) = \tfrac12\|W - \Phi\|_F^2`; hidden widths :math:`\ge \min(d_0, d_N)`.
+
+* Definition 1: layers are :math:`\delta`-balanced if
+  :math:`\|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F \le \delta` for all ``j``.
+* Definition 2: ``W`` has deficiency margin :math:`c > 0` with respect to :math:`\Phi` if
+  :math:`\|W - \Phi\|_F \le \sigma_{\min}(\Phi) - c`.
+* Theorem 1: a margin :math:`c > 0`, :math:`\delta`-balanced start and a small step give
+  :math:`\ell(T) \le \epsilon` after :math:`T \ge \ln(\ell(0)/\epsilon) /
+  (\eta c^{2(N-1)/N})` steps. Through Lemma 1 every step satisfies
+  :math:`\ell(t+1) \le (1 - \eta\,\sigma_{\min}(W(t))^{2(N-1)/N})\,\ell(t)`, and
+  (Lemma 2) the iterates stay :math:`2\delta`-balanced.
+
+What was confirmed against the paper's text here (ICLR 2019 version, formulas partly
+lost in the copy available): the two definitions, the per-step factor
+:math:`1 - \eta\,\sigma_{\min}(W(t))^{2(N-1)/N}`, the :math:`2\delta`-balancedness of
+the iterates and the unrolling :math:`\ell(t) \le (1 - \eta c^{2(N-1)/N})^t \ell(0)`.
+**Not confirmed**: the constants 256 in :math:`\delta` and 6144 in the step bound of
+Theorem 1 (and the exact powers of :math:`\|\Phi\|_F` and ``N`` there); they are the
+reconstruction of THEORY.md section 7, used by :func:`arora_theorem1` as such.
+
+Procedure 1 (balanced initialization) is :func:`riemlin.factors.balanced_initialization`;
+for its end-to-end matrix :math:`A` (iid :math:`\mathcal N(0, s^2)` entries) the
+probability of a margin :math:`\ge c` is a noncentral chi-square cdf (*derived*, see
+:func:`margin_probability`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy.stats import ncx2
+
+from riemlin._validation import as_generator, check_array, check_int
+from riemlin.factors import _check_factors, balanced_initialization, imbalance
+
+__all__ = [
+    "AroraBounds",
+    "arora_iterations",
+    "arora_step_ratios",
+    "arora_theorem1",
+    "balancedness",
+    "deficiency_margin",
+    "margin_probability",
+    "margin_probability_mc",
+]
+
+#: Constants of Theorem 1 as reconstructed in THEORY.md section 7 (NOT confirmed in the paper).
+DELTA_CONSTANT = 256.0
+STEP_CONSTANT = 6144.0
+
+
+class AroraBounds(NamedTuple):
+    """Quantities of Arora et al.'s Theorem 1 for a target, a margin and a depth.
+
+    Attributes
+    ----------
+    delta : float
+        Required balancedness :math:`c^2 / (256 N^3 \\|\\Phi\\|_F^{2(N-1)/N})` (constant
+        unconfirmed).
+    step : float
+        Step bound :math:`c^{(4N-2)/N} / (6144 N^3 \\|\\Phi\\|_F^{(6N-4)/N})` (constant
+        unconfirmed).
+    rate : float
+        :math:`c^{2(N-1)/N}`; the excess loss contracts by at least
+        :math:`1 - \\eta \\cdot` ``rate`` per step.
+    """
+
+    delta: float
+    step: float
+    rate: float
+
+
+def _target(target, name="target"):
+    return check_array(target, name, ndim=2)
+
+
+def deficiency_margin(W, target) -> float:
+    r"""The largest :math:`c` with :math:`\|W - \Phi\|_F \le \sigma_{\min}(\Phi) - c`.
+
+    ``W`` has a deficiency margin (Arora et al., Definition 2) iff the value is positive;
+    then every matrix at least as close to :math:`\Phi` has
+    :math:`\sigma_{\min} \ge c` (their Claim 1).
+
+    Parameters
+    ----------
+    W, target : array_like, shape (m, n)
+        End-to-end matrix and target :math:`\Phi`.
+
+    Returns
+    -------
+    float
+        :math:`\sigma_{\min}(\Phi) - \|W - \Phi\|_F` (:math:`\sigma_{\min}` over the
+        ``min(m, n)`` singular values).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or entries are not finite.
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 2 and Claim 1.
+    """
+    W = check_array(W, "W", ndim=2)
+    Phi = _target(target)
+    if W.shape != Phi.shape:
+        raise ValueError(f"W has shape {W.shape} but target has shape {Phi.shape}")
+    smin = np.linalg.svd(Phi, compute_uv=False)[-1]
+    return float(smin - np.linalg.norm(W - Phi))
+
+
+def balancedness(factors) -> float:
+    r"""The least :math:`\delta` for which the layers are :math:`\delta`-balanced.
+
+    :math:`\max_j \|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F` (Arora et al., Definition 1);
+    ``0.0`` for a single layer. Unlike :func:`riemlin.factors.imbalance_norm` it is not
+    relative to the size of the layers.
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 1.
+    """
+    D = imbalance(_check_factors(factors))
+    return float(max((np.linalg.norm(d) for d in D), default=0.0))
+
+
+def arora_theorem1(target, margin: float, depth: int) -> AroraBounds:
+    r"""Balancedness, step bound and rate of Arora et al.'s Theorem 1.
+
+    .. math::
+
+        \delta = \frac{c^2}{256\, N^3 \|\Phi\|_F^{2(N-1)/N}}, \qquad
+        \eta \le \frac{c^{(4N-2)/N}}{6144\, N^3 \|\Phi\|_F^{(6N-4)/N}}, \qquad
+        \text{rate} = c^{2(N-1)/N}.
+
+    The constants 256 and 6144 (and the powers) are THEORY.md's reconstruction and were
+    **not confirmed** against the paper (its displayed formulas were not readable in the
+    copy available); the rate :math:`c^{2(N-1)/N}` was confirmed (proof of Theorem 1).
+
+    Parameters
+    ----------
+    target : array_like, shape (m, n)
+        :math:`\Phi`.
+    margin : float
+        Deficiency margin :math:`c > 0`, at most :math:`\sigma_{\min}(\Phi)`.
+    depth : int
+        :math:`N \ge 1`.
+
+    Returns
+    -------
+    AroraBounds
+
+    Raises
+    ------
+    ValueError
+        If ``margin`` is not in :math:`(0, \sigma_{\min}(\Phi)]`.
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1 and Lemma 1.
+    """
+    Phi = _target(target)
+    N = check_int(depth, "depth")
+    smin = np.linalg.svd(Phi, compute_uv=False)[-1]
+    c = float(margin)
+    if not (np.isfinite(c) and 0 < c <= smin):
+        raise ValueError(f"margin must be in (0, sigma_min(target) = {smin:.6g}]; got {margin!r}")
+    fro = float(np.linalg.norm(Phi))
+    delta = c**2 / (DELTA_CONSTANT * N**3 * fro ** (2 * (N - 1) / N))
+    step = c ** ((4 * N - 2) / N) / (STEP_CONSTANT * N**3 * fro ** ((6 * N - 4) / N))
+    return AroraBounds(delta, step, c ** (2 * (N - 1) / N))
+
+
+def arora_iterations(excess0: float, eps: float, step: float, margin: float, depth: int) -> int:
+    r"""Iterations after which Theorem 1 guarantees :math:`\ell(T) \le \epsilon`.
+
+    :math:`T = \lceil \ln(\ell(0)/\epsilon) / (\eta\, c^{2(N-1)/N}) \rceil` (``0`` if
+    :math:`\ell(0) \le \epsilon`), from :math:`\ell(T) \le (1 - \eta c^{2(N-1)/N})^T
+    \ell(0) \le e^{-\eta c^{2(N-1)/N} T}\ell(0)` (the last step of the proof of Theorem 1).
+
+    Parameters
+    ----------
+    excess0 : float
+        :math:`\ell(0) = \tfrac12\|W(0) - \Phi\|_F^2`, the loss above its minimum.
+    eps : float
+        Target accuracy :math:`\epsilon > 0`.
+    step, margin : float
+        :math:`\eta > 0` and :math:`c > 0`.
+    depth : int
+        :math:`N`.
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1.
+    """
+    N = check_int(depth, "depth")
+    for name, x in (("excess0", excess0), ("eps", eps), ("step", step), ("margin", margin)):
+        if not (np.isfinite(x) and x > 0):
+            raise ValueError(f"{name} must be a positive finite number; got {x!r}")
+    if excess0 <= eps:
+        return 0
+    return math.ceil(math.log(excess0 / eps) / (step * margin ** (2 * (N - 1) / N)))
+
+
+def arora_step_ratios(Ws, target, step: float, depth: int) -> np.ndarray:
+    r"""Per-step ratios of Lemma 1: each must be :math:`\le 1` under Theorem 1.
+
+    .. math::
+
+        r_t = \frac{\ell(t+1)}{(1 - \eta\,\sigma_{\min}(W(t))^{2(N-1)/N})\,\ell(t)},
+        \qquad \ell(t) = \tfrac12\|W(t) - \Phi\|_F^2 .
+
+    Parameters
+    ----------
+    Ws : ndarray, shape (T, m, n)
+        Consecutive end-to-end matrices of a descent run (``record_every=1``).
+    target : array_like, shape (m, n)
+        :math:`\Phi`.
+    step : float
+        The step :math:`\eta` of the run.
+    depth : int
+        :math:`N`.
+
+    Returns
+    -------
+    ndarray, shape (T - 1,)
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Lemma 1 (with
+    :math:`\|\nabla L\|_F^2 = 2\ell` for the whitened loss).
+    """
+    Phi = _target(target)
+    Ws = check_array(Ws, "Ws", ndim=3)
+    if Ws.shape[1:] != Phi.shape:
+        raise ValueError(f"Ws holds {Ws.shape[1:]} matrices but target is {Phi.shape}")
+    N = check_int(depth, "depth")
+    ell = 0.5 * np.sum((Ws - Phi) ** 2, axis=(1, 2))
+    smin = np.linalg.svd(Ws, compute_uv=False)[:, -1]
+    factor = 1.0 - step * smin ** (2 * (N - 1) / N)
+    return ell[1:] / (factor[:-1] * ell[:-1])
+
+
+def margin_probability(target, scale: float, margin: float = 0.0) -> float:
+    r"""Probability that an iid :math:`\mathcal N(0, s^2)` matrix has margin :math:`\ge c`.
+
+    *Derived* (THEORY.md section 7): :math:`\|A - \Phi\|_F^2 / s^2` is noncentral
+    chi-square with :math:`d_0 d_N` degrees of freedom and noncentrality
+    :math:`\|\Phi\|_F^2 / s^2`, so
+
+    .. math::
+
+        P(\text{margin} \ge c) = F_{\chi'^2}\big((\sigma_{\min}(\Phi) - c)^2 / s^2;\
+        d_0 d_N,\ \|\Phi\|_F^2 / s^2\big)
+
+    (zero if :math:`c \ge \sigma_{\min}(\Phi)`). For :math:`d_N = 1` it tends to 1/2 as
+    :math:`s \to 0` (Arora et al., Claim 3 and Theorem 2: any :math:`p < 1/2`); for
+    :math:`\operatorname{rank}\Phi \ge 2` it tends to 0. Balanced initialization
+    (Procedure 1) has exactly this end-to-end matrix.
+
+    Parameters
+    ----------
+    target : array_like, shape (d_N, d_0)
+        :math:`\Phi`.
+    scale : float
+        :math:`s > 0`.
+    margin : float, default 0
+        :math:`c \ge 0`.
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Section 3.3 (Procedure 1, Theorem 2) and
+    Appendix B (Claim 3).
+    """
+    Phi = _target(target)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive finite number; got {scale!r}")
+    if not (np.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a non-negative finite number; got {margin!r}")
+    smin = np.linalg.svd(Phi, compute_uv=False)[-1]
+    if margin >= smin:
+        return 0.0
+    nc = float(np.vdot(Phi, Phi)) / scale**2
+    return float(ncx2.cdf((smin - margin) ** 2 / scale**2, Phi.size, nc))
+
+
+def margin_probability_mc(
+    target, widths, scale: float, n_samples: int, rng=None, margin: float = 0.0
+) -> float:
+    r"""Monte Carlo estimate of :func:`margin_probability` through Procedure 1.
+
+    Draws ``n_samples`` balanced initializations
+    (:func:`riemlin.factors.balanced_initialization` with ``frames="canonical"``, exactly
+    Procedure 1) and returns the fraction whose end-to-end matrix has margin
+    ``>= margin``.
+
+    Parameters
+    ----------
+    target : array_like, shape (d_N, d_0)
+    widths : sequence of int
+        ``(d_0, ..., d_N)``.
+    scale : float
+        Standard deviation :math:`s` of the entries of :math:`A`.
+    n_samples : int
+    rng : None, int, SeedSequence or Generator
+    margin : float, default 0
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1.
+    """
+    Phi = _target(target)
+    n_samples = check_int(n_samples, "n_samples")
+    if tuple(widths)[0] != Phi.shape[1] or tuple(widths)[-1] != Phi.shape[0]:
+        raise ValueError(f"widths {tuple(widths)} do not match the target shape {Phi.shape}")
+    gen = as_generator(rng)
+    hits = 0
+    for _ in range(n_samples):
+        layers = balanced_initialization(widths, rng=gen, scale=scale, frames="canonical")
+        W = layers[0]
+        for L in layers[1:]:
+            W = L @ W
+        hits += deficiency_margin(W, Phi) >= margin
+    return hits / n_samples
