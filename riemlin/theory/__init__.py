@@ -24,7 +24,6 @@ from riemlin.theory.critical import (
     HessianIndex,
     critical_point_index,
     critical_points,
-    embedded_hessian_from_matrix,
 )
 from riemlin.theory.limits import DescentLimit, descent_limit
 from riemlin.theory.one_neuron import Limit, classify_limit, predict_limit
@@ -45,7 +44,6 @@ __all__ = [
     "critical_points",
     "deficiency_margin",
     "descent_limit",
-    "embedded_hessian_from_matrix",
     "margin_probability",
     "margin_probability_mc",
     "predict_limit",

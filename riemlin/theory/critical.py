@@ -43,7 +43,6 @@ __all__ = [
     "HessianIndex",
     "critical_points",
     "critical_point_index",
-    "embedded_hessian_from_matrix",
 ]
 
 
@@ -162,45 +161,6 @@ def critical_points(loss: RegressionLoss, k: int, *, max_points: int = 10_000) -
     return out
 
 
-def embedded_hessian_from_matrix(point, G, H_xi, xi) -> FixedRankTangentVector:
-    r"""The Riemannian Hessian of the *embedded* metric (depth 1) on :math:`\mathcal M_k`.
-
-    .. math::
-
-        \operatorname{Hess} f(W)[\xi] = P_T(H_\xi) + P_{U^\perp} G V_p S^{-1} v^\top
-        + u S^{-1} U_p^\top G P_{V^\perp}
-
-    in the tangent coordinates ``(Up, M, Vp)`` (Absil, Mahony, Trumpf 2013, the
-    Weingarten map of :math:`\mathcal M_k`; Vandereycken 2013, Prop. 2.3; pymanopt's
-    ``FixedRankEmbedded.euclidean_to_riemannian_hessian``).
-
-    Parameters
-    ----------
-    point : FixedRankPoint
-        ``(u, s, vt)``.
-    G : ndarray, shape (m, n)
-        Euclidean gradient :math:`\nabla f(W)`.
-    H_xi : ndarray, shape (m, n)
-        Euclidean Hessian-vector product :math:`\nabla^2 f(W)[\xi]`.
-    xi : FixedRankTangentVector
-        The direction.
-
-    Returns
-    -------
-    FixedRankTangentVector
-    """
-    u, s, vt = point
-    Up, _, Vp = xi
-    M = u.T @ H_xi @ vt.T
-    up = H_xi @ vt.T - u @ M
-    vp = H_xi.T @ u - vt.T @ M.T
-    GVp = (G @ Vp) / s
-    GtUp = (G.T @ Up) / s
-    up = up + GVp - u @ (u.T @ GVp)
-    vp = vp + GtUp - vt.T @ (vt @ GtUp)
-    return FixedRankTangentVector(up, M, vp)
-
-
 def _tangent_basis(point):
     """A Frobenius-orthonormal basis of the tangent space, as (Up, M, Vp) triples."""
     u, _, vt = point
@@ -251,8 +211,7 @@ def critical_point_index(
         Rank; defaults to the numerical rank of ``W``.
     hessian : callable, optional
         ``hessian(manifold, point, G, H_xi, xi) -> FixedRankTangentVector``. Default:
-        :meth:`riemlin.FixedRankDeepLinear.riemannian_hessian_from_matrix`;
-        :func:`embedded_hessian_from_matrix` gives an independent depth-1 check.
+        :meth:`riemlin.FixedRankDeepLinear.riemannian_hessian_from_matrix`.
     tol : float, default 1e-8
         Eigenvalues with :math:`|\lambda| \le` ``tol * max|lambda|`` count as zero.
 
