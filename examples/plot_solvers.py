@@ -95,7 +95,7 @@ for solver_cls in (SteepestDescent, ConjugateGradient):
         gap = (result.cost - L_star) / L_star
         print(
             f"{name:>18} {solver_cls.__name__:>18} {result.iterations:>10} {gap:10.2e}  "
-            f"{result.stopping_criterion.split('.')[0].lower()}"
+            f"{result.stopping_criterion.split(' after')[0].removeprefix('Terminated - ')}"
         )
 
 # %%
