@@ -114,7 +114,7 @@ plt.show()
 # singular values of the product start to grow: the product leaves ``M_2``, and the
 # loss drops below ``L*_2`` towards the optimum ``L*_4`` of the whole bottleneck. The
 # smaller the imbalance, the later it escapes, but it does escape.
-t_long = np.concatenate(([0.0], np.geomspace(1e-2, 100.0 if fast else 300.0, 50)))
+t_long = np.concatenate(([0.0], np.geomspace(1e-2, 50.0 if fast else 300.0, 50)))
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
 for i, eps in enumerate((0.0, 1e-1) if fast else (0.0, 1e-3, 1e-2, 1e-1)):
     res = factor_gradient_flow(regauge(balanced, eps), loss, t_long, rtol=1e-10, atol=1e-14)

@@ -41,7 +41,7 @@ U = np.linalg.qr(rng.standard_normal((m, n)))[0]
 V = np.linalg.qr(rng.standard_normal((n, n)))[0]
 s_target = np.array([2.0, 1.0, 0.5])
 loss = RegressionLoss(np.eye(n), (U * s_target) @ V.T)
-W0 = 0.3 * rng.standard_normal((m, n))
+W0 = (U * np.array([1.0, 0.8, 0.6])) @ V.T + 0.1 * rng.standard_normal((m, n))
 depth = 3
 widths = (n, 4, 4, m)  # d_0 = 3 inputs, two hidden layers of width 4, d_3 = 5 outputs
 
@@ -53,7 +53,7 @@ widths = (n, 4, 4, m)  # d_0 = 3 inputs, two hidden layers of width 4, d_3 = 5 o
 # ``log eta``. It also reports how far the layers' imbalance matrices
 # ``D_j = W_{j+1}^T W_{j+1} - W_j W_j^T`` moved: the flow conserves them exactly, descent
 # moves them by ``O(eta^2)`` per step, ``O(eta)`` at a fixed time.
-steps = np.geomspace(1e-3, 1e-1, 4 if fast else 7)
+steps = np.geomspace(4e-3, 1e-1, 3) if fast else np.geomspace(1e-3, 1e-1, 7)
 cmp = compare_descent(loss=loss, steps=steps, t_end=1.0, W0=W0, widths=widths, rng=1)
 print(cmp.table())
 
@@ -91,6 +91,9 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %%
+# On this problem the two descents are about ten times closer to each other than either
+# is to the flow: most of their ``O(eta)`` error against the flow is common to both.
+#
 # How large can the step be?
 # --------------------------
 # Near the minimizer ``W* = Phi`` the Riemannian descent map linearizes to
@@ -107,7 +110,7 @@ plt.show()
 # record where each run ends: converged (final loss below ``1e-8``), stuck without
 # converging, or diverged (riemlin's status ``-2``).
 ratios = np.linspace(0.6, 2.4, 7) if fast else np.linspace(0.6, 2.6, 21)
-n_steps = 400 if fast else 1000
+n_steps = 300 if fast else 1000
 fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
 print(f"{'N':>2} {'eta*':>7}  first eta/eta* that does not converge / that diverges")
 for N, color in zip((1, 2, 4), ("C0", "C1", "C2")):
