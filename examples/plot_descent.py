@@ -155,5 +155,8 @@ plt.show()
 # blows up as soon as ``eta > eta*``. For ``N >= 2`` there is a window in which descent
 # neither converges nor diverges: the top singular value cannot settle at ``s_1``,
 # because there the local curvature ``N sigma_1^{2(N-1)/N}`` is too large for the step,
-# so it oscillates around a smaller value and the loss stays bounded away from zero. Only
-# larger steps blow up. This is the deep-linear picture of the "edge of stability".
+# so it jumps back and forth across ``s_1`` (in these runs a cycle of period two, e.g.
+# between about 2.3 and 1.5 for ``N = 2`` at ``eta = 1.1 eta*``) while the other singular
+# values converge, and the loss stays bounded away from zero. Only larger steps blow up.
+# The bounded oscillation is reminiscent of the "edge of stability" of gradient descent
+# on neural networks (Cohen, Kaur, Li, Kolter, Talwalkar 2021).

@@ -195,6 +195,8 @@ right.plot(axes[0])
 axes[0].set_title("gradient A_W(P_T G): slope 2")
 wrong.plot(axes[1])
 axes[1].set_title("gradient P_T G at depth 3: wrong")
+for ax in axes:
+    ax.set_ylim(bottom=1e-18)  # remainders at round-off (or exactly 0) are not informative
 plt.show()
 
 # %%
