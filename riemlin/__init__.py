@@ -41,6 +41,7 @@ from riemlin.metric import (
 from riemlin.problem import matrix_problem
 from riemlin.theory import (
     aligned_singular_values,
+    arora_counterexample,
     arora_iterations,
     arora_theorem1,
     balancedness,
@@ -50,6 +51,8 @@ from riemlin.theory import (
     deficiency_margin,
     descent_limit,
     margin_probability,
+    one_neuron_stages,
+    one_neuron_trajectory,
     predict_limit,
 )
 
@@ -97,6 +100,7 @@ __all__ = [
     "widths",
     "theory",
     "aligned_singular_values",
+    "arora_counterexample",
     "arora_iterations",
     "arora_theorem1",
     "balancedness",
@@ -106,6 +110,8 @@ __all__ = [
     "deficiency_margin",
     "descent_limit",
     "margin_probability",
+    "one_neuron_stages",
+    "one_neuron_trajectory",
     "predict_limit",
     "__version__",
 ]

@@ -8,6 +8,7 @@ marked *derived* are worked out in THEORY.md section 7, not quoted from a paper.
 
 import numpy as np
 import pytest
+from scipy.interpolate import CubicSpline
 
 from riemlin import (
     RegressionLoss,
@@ -19,6 +20,7 @@ from riemlin import (
 from riemlin.manifold import FixedRankTangentVector
 from riemlin.theory import (
     aligned_singular_values,
+    arora_counterexample,
     arora_iterations,
     arora_step_ratios,
     arora_theorem1,
@@ -30,6 +32,8 @@ from riemlin.theory import (
     descent_limit,
     margin_probability,
     margin_probability_mc,
+    one_neuron_stages,
+    one_neuron_trajectory,
     predict_limit,
 )
 
@@ -442,3 +446,188 @@ def test_classify_limit_undecided_and_errors():
         classify_limit(W, loss, tol=-1.0)
     with pytest.raises(ValueError, match="shape"):
         classify_limit(np.zeros((3, 4)), loss)
+
+
+# ------------------------------------------------------------------ one-neuron stages
+def _stage_problem():
+    """Phi of shape 4 x 3 with s = (3, 2, 1) in random frames; a start with rho(0) < 0."""
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    V, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    loss = RegressionLoss(np.eye(3), (U[:, :3] * [3.0, 2.0, 1.0]) @ V.T)
+    u0, v0 = U @ [0.5, 1.0, 0.0, 0.3], V @ [-1.0, 0.2, 0.5]
+    return loss, u0 / np.linalg.norm(u0), v0 / np.linalg.norm(v0), U, V
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_one_neuron_trajectory_closed_form_vs_flows(depth):
+    """THEORY 7 (derived): from W(0) = sigma0 u0 v0^T the balanced flow is
+    (x; y) = exp(tau [[0, Phi], [Phi^T, 0]]) (u0; v0), u = x/|x|, v = y/|y|, d tau/dt =
+    sigma^{(N-2)/N}, sigma = |x|^N / (1/sigma0 + N int |x|^N). one_neuron_trajectory must
+    match riemannian_gradient_flow (and, depth 3, the layer flow of widths 3-1-1-4) to 1e-8
+    relative over the decay, plateau and convergence (measured: 1e-11 to 2e-10, the flows'
+    own error). A failure means the formula, the metric on M_1 or the flows are wrong."""
+    loss, u0, v0, _, _ = _stage_problem()
+    assert u0 @ loss.target @ v0 < 0
+    W0 = 0.05 * np.outer(u0, v0)
+    t = np.concatenate((np.linspace(0.0, 0.4, 5), np.linspace(1.0, 12.0, 12)))
+    tr = one_neuron_trajectory(W0, loss, t, depth=depth)
+    assert np.min(tr.sigma) < 0.05 and tr.sigma[-1] > 2.99  # a decay stage, then escape
+    res = riemannian_gradient_flow(W0, loss, depth, t, "dense", rtol=1e-12, atol=1e-14)
+    assert res.status == 0, res.message
+    scale = np.linalg.norm(tr.W, axis=(1, 2))
+    np.testing.assert_array_less(np.linalg.norm(res.W - tr.W, axis=(1, 2)) / scale, 1e-8)
+    if depth == 3:
+        layers = _one_neuron_layers(u0, v0, 0.05, 3)
+        fl = factor_gradient_flow(layers, loss, t, rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_less(np.linalg.norm(fl.W - tr.W, axis=(1, 2)) / scale, 1e-8)
+        np.testing.assert_allclose(one_neuron_trajectory(layers, loss, t).W, tr.W, atol=1e-14)
+
+
+def _escape_and_turn(W0, sigma0, loss, depth, st):
+    """Measured times of sigma = a/2 and of the sign change of rho = <W, Phi>/sigma."""
+    # the escape takes O(1) time: a window of half-width 1 + 0.1 t sigma0^q at spacing <= 0.02
+    w = 1.0 + 0.1 * st.escape_time * sigma0 ** ((depth - 2) / depth)
+    t = np.concatenate(
+        (
+            [0.0],
+            np.linspace(0.9 * st.turn_time, 1.1 * st.turn_time, 100),
+            np.linspace(st.escape_time - w, st.escape_time + w, 200),
+        )
+    )
+    res = riemannian_gradient_flow(W0, loss, depth, t, "dense", rtol=1e-11, atol=1e-30)
+    assert res.status == 0, res.message
+    sig = res.singular_values[:, 0]
+    rho = np.einsum("tij,ij->t", res.W, loss.target) / sig
+
+    def crossing(tt, f):  # cubic spline through the window: interpolation error O(h^4)
+        roots = CubicSpline(tt, f).roots(extrapolate=False)
+        assert roots.size, "the crossing lies outside the window"
+        return roots[0]
+
+    return crossing(t[101:], np.log(sig[101:] / (st.a / 2))), crossing(t[1:101], rho[1:101])
+
+
+@pytest.mark.parametrize(
+    ("depth", "sigma0s"),
+    [(2, [1e-2, 1e-4, 1e-6, 1e-8]), (3, [1e-3, 1e-6, 1e-9]), (4, [1e-4, 1e-5, 1e-6])],
+)
+def test_one_neuron_stages_escape_time_vs_runs(depth, sigma0s):
+    """THEORY 7 (derived), plateau length: the time at which sigma reaches a/2 (a = s_{i*},
+    the singular value of the pair the run escapes along, here s_1 = 3) is, as sigma0 -> 0,
+    sigma0^{-q} int_0^inf |x(tau)|^{-(N-2)} d tau (q = (N-2)/N, N >= 3; relative error
+    O(sigma0^q)) and ln(a / (sigma0 A^2)) / (2a) for N = 2 (A = |u_1^T u0 + v_1^T v0|/2;
+    absolute error O(sigma0^{g/a}), g = s_1 - s_2). For the aligned start these are THEORY's
+    sigma0^{-q}/((N-2)a) and ln(a/sigma0)/(2a). Checked against riemannian_gradient_flow:
+    the error falls, with log-log slope q (N >= 3; relative error) or g/a = 1/3 (N = 2;
+    absolute error) within 0.1 (measured 0.33, 0.33 and 0.44 for N = 2, 3, 4).
+    The turn (rho = u^T Phi v = 0, end of the decay) is exact for N = 2 and leading order
+    otherwise. A failure means a wrong asymptotic formula, a wrong a, or a flow that does
+    not resolve the plateau."""
+    loss, u0, v0, U, V = _stage_problem()
+    q = (depth - 2) / depth
+    errs, turn_errs = [], []
+    for sigma0 in sigma0s:
+        W0 = sigma0 * np.outer(u0, v0)
+        st = one_neuron_stages(W0, loss, depth)
+        assert (st.kind, st.pair, st.a) == ("global", 1, pytest.approx(3.0))
+        escape, turn = _escape_and_turn(W0, sigma0, loss, depth, st)
+        err = st.escape_time - escape
+        errs.append(abs(err) if depth == 2 else abs(err) / escape)
+        turn_errs.append(abs(st.turn_time - turn) / turn)
+        aligned = one_neuron_stages(sigma0 * np.outer(U[:, 0], V[:, 0]), loss, depth)
+        np.testing.assert_allclose(aligned.escape_time, aligned.plateau_aligned, rtol=1e-10)
+    assert np.all(np.diff(errs) < 0), errs
+    slope = np.polyfit(np.log(sigma0s), np.log(errs), 1)[0]
+    assert abs(slope - (1 / 3 if depth == 2 else q)) < 0.1, (slope, errs)
+    if depth == 2:
+        assert max(turn_errs) < 1e-6, turn_errs  # exact: tau = t
+    else:
+        assert turn_errs[-1] < 2 * sigma0s[-1] ** q, turn_errs
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_one_neuron_stages_final_linear_rate_vs_runs(depth):
+    """THEORY 7 (derived), last stage: L - L(W*) = (sigma - rho)^2/2 + (a^2 - rho^2)/2 decays
+    at lambda = min(2N a^{2(N-1)/N}, 2 g a^{(N-2)/N}) (g = s_1 - s_2 here: the direction,
+    not the singular value, sets the rate), so |W - W*| decays at lambda/2. The measured
+    rate of riemannian_gradient_flow between |W - W*| = 1e-3 and 1e-8 must agree to 1e-4
+    relative (measured: 1e-7 to 2e-6). A failure means a wrong rate or linearization."""
+    loss, u0, v0, U, V = _stage_problem()
+    W0 = 0.3 * np.outer(u0, v0)
+    st = one_neuron_stages(W0, loss, depth)
+    assert st.rate == st.rate_direction < st.rate_sigma
+    t = np.linspace(0.0, st.escape_time + 2 * np.log(1e9) / st.rate, 300)
+    res = riemannian_gradient_flow(W0, loss, depth, t, "dense", rtol=1e-12, atol=1e-16)
+    dist = np.linalg.norm(res.W - 3.0 * np.outer(U[:, 0], V[:, 0]), axis=(1, 2))
+    i, j = int(np.argmax(dist < 1e-3)), int(np.argmax(dist < 1e-8))
+    assert 0 < i < j
+    measured = 2 * np.log(dist[i] / dist[j]) / (t[j] - t[i])
+    np.testing.assert_allclose(measured, st.rate, rtol=1e-4)
+
+
+def test_one_neuron_stages_origin_and_errors():
+    """Starts with no growing pair have no escape (origin); bad input is named."""
+    loss = RegressionLoss(np.eye(4), ONE_NEURON_PHI)
+    e = np.eye(4)
+    st = one_neuron_stages(0.5 * np.outer(e[3], e[3]), loss, 3)
+    assert st.kind == "origin" and st.escape_time == np.inf
+    with pytest.raises(ValueError, match="depth"):
+        one_neuron_trajectory(0.5 * np.outer(e[0], e[0]), loss, [0.0, 1.0])
+    with pytest.raises(ValueError, match="rank one"):
+        one_neuron_stages(np.eye(4), loss, 3)
+    with pytest.raises(ValueError, match="depth must be >= 2"):
+        one_neuron_stages(np.outer(e[0], e[0]), loss, 1)
+
+
+# ------------------------------------------------------------------ Arora et al., counterexample
+def _arora_negative_target():
+    Q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((3, 3)))
+    Phi = (Q * [2.0, 0.5, -1.0]) @ Q.T
+    return 0.5 * (Phi + Phi.T)
+
+
+@pytest.mark.parametrize("depth", [2, 4, 6])
+@pytest.mark.parametrize("step", [0.01, 0.05, 0.1, 1.0])
+def test_arora_counterexample_identity_start_never_below_bound(depth, step):
+    """Arora et al. (counterexample, THEORY 7): N even, Phi symmetric with eigenvalue
+    lambda = -1, W_j(0) = I: descent stays at loss >= lambda^2/2 for every step size
+    (1.0 diverges; still above; at N = 2 the run may stop on numerical rank loss, the
+    negative direction's eigenvalue reaching rounding level). The reason, checked here: all
+    layers stay one and the same symmetric matrix commuting with Phi (a polynomial in Phi),
+    so W = p(Phi)^N is PSD. 300 steps: rounding breaks the symmetry, but it is still below
+    1e-9 there. A failure means descent does not treat the layers alike or the mechanism is
+    different."""
+    ex = arora_counterexample(_arora_negative_target(), depth)
+    Phi = ex.loss.target
+    assert ex.bound == pytest.approx(0.5)
+    res = factor_gradient_descent(ex.factors, ex.loss, step, 300, rank_tol=1e-300)
+    # -2: diverged (step 1.0); -3 (N = 2): the eigenvalue on the negative direction of Phi
+    # decays geometrically to below rounding, which is the PSD bound being approached
+    assert res.status in (0, -2, -3), res.message
+    assert np.all(res.loss >= ex.bound * (1 - 1e-12))
+    if res.status != -2:
+        A = res.factors[0]
+        for Wj in res.factors:
+            assert np.max(np.abs(Wj - A)) < 1e-9 and np.max(np.abs(Wj - Wj.T)) < 1e-9
+        assert np.max(np.abs(A @ Phi - Phi @ A)) < 1e-9
+        assert np.linalg.eigvalsh(0.5 * (res.W[-1] + res.W[-1].T))[0] > -1e-12
+
+
+def test_arora_counterexample_needs_the_exact_symmetric_start():
+    """The same case (depth 4, step 0.1) from I + 1e-8 E (E a fixed non-symmetric matrix) in
+    one layer: the symmetric set is unstable, the asymmetry grows geometrically and descent
+    goes below lambda^2/2 (measured: loss 0.125 after 1500 steps). Rounding alone does the
+    same, later (about 1000 steps from the exact start, platform-dependent), so the
+    counterexample is a measure-zero start. A failure means the instability is gone, so the
+    bound would hold for perturbed starts as well."""
+    ex = arora_counterexample(_arora_negative_target(), 4)
+    E = np.arange(9.0).reshape(3, 3) / 9.0
+    F = [ex.factors[0] + 1e-8 * E] + ex.factors[1:]
+    res = factor_gradient_descent(F, ex.loss, 0.1, 1500, rank_tol=1e-300)
+    assert res.status == 0, res.message
+    assert res.loss[-1] < 0.5 * ex.bound
+    with pytest.raises(ValueError, match="even"):
+        arora_counterexample(_arora_negative_target(), 3)
+    with pytest.raises(ValueError, match="negative eigenvalue"):
+        arora_counterexample(np.eye(2), 2)

@@ -21,6 +21,8 @@ the iterates and the unrolling :math:`\ell(t) \le (1 - \eta c^{2(N-1)/N})^t \ell
 Theorem 1 (and the exact powers of :math:`\|\Phi\|_F` and ``N`` there); they are the
 reconstruction of THEORY.md section 7, used by :func:`arora_theorem1` as such.
 
+Their counterexample (a margin is needed): :func:`arora_counterexample`.
+
 Procedure 1 (balanced initialization) is :func:`riemlin.factors.balanced_initialization`;
 for its end-to-end matrix :math:`A` (iid :math:`\mathcal N(0, s^2)` entries) the
 probability of a margin :math:`\ge c` is a noncentral chi-square cdf (*derived*, see
@@ -37,9 +39,12 @@ from scipy.stats import ncx2
 
 from riemlin._validation import as_generator, check_array, check_int
 from riemlin.factors import _check_factors, balanced_initialization, imbalance
+from riemlin.losses import RegressionLoss
 
 __all__ = [
     "AroraBounds",
+    "AroraCounterexample",
+    "arora_counterexample",
     "arora_iterations",
     "arora_step_ratios",
     "arora_theorem1",
@@ -331,3 +336,77 @@ def margin_probability_mc(
             W = L @ W
         hits += deficiency_margin(W, Phi) >= margin
     return hits / n_samples
+
+
+class AroraCounterexample(NamedTuple):
+    r"""The start of Arora et al.'s counterexample, from :func:`arora_counterexample`.
+
+    Attributes
+    ----------
+    factors : list of ndarray
+        ``depth`` identity layers :math:`W_j(0) = I_d`.
+    loss : RegressionLoss
+        :math:`\tfrac12\|W - \Phi\|_F^2` (identity data).
+    bound : float
+        :math:`\tfrac12\sum_{\lambda_i < 0}\lambda_i^2`, the least loss over symmetric
+        positive semidefinite ``W`` (at least :math:`\lambda^2/2` for each negative
+        eigenvalue :math:`\lambda`).
+    """
+
+    factors: list
+    loss: object
+    bound: float
+
+
+def arora_counterexample(target, depth: int) -> AroraCounterexample:
+    r"""Identity layers, even depth and a symmetric target with a negative eigenvalue.
+
+    Arora et al. (as quoted in THEORY.md section 7): with :math:`N` even,
+    :math:`\Phi = \Phi^\top` having an eigenvalue :math:`\lambda < 0` and
+    :math:`W_j(0) = I`, gradient descent never reaches a loss below :math:`\lambda^2/2`,
+    for any step. Reason (checked in
+    ``tests/test_theorems.py``): by induction every layer equals one and the same
+    polynomial :math:`p_t(\Phi)` (all gradients :math:`W_{>j}^\top (W - \Phi) W_{<j}^\top
+    = p^{N-1}(p^N - \Phi)` coincide), so :math:`W = p_t(\Phi)^N` is symmetric positive
+    semidefinite for even :math:`N`, and :math:`\tfrac12\|W - \Phi\|_F^2 \ge
+    \tfrac12\sum_{\lambda_i<0}\lambda_i^2`. In floating point that invariant set is
+    unstable for :math:`N \ge 4` at moderate steps: rounding breaks the symmetry, the
+    asymmetry grows geometrically, and after enough steps descent leaves the set and goes
+    below the bound (measured: depth 4, step 0.1, after about 1000 steps).
+
+    Parameters
+    ----------
+    target : array_like, shape (d, d)
+        Symmetric :math:`\Phi` with a negative eigenvalue.
+    depth : int
+        Even :math:`N \ge 2`.
+
+    Returns
+    -------
+    AroraCounterexample
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is not square and symmetric, has no negative eigenvalue, or
+        ``depth`` is odd.
+
+    References
+    ----------
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281 (the counterexample showing that a
+    deficiency margin is needed; its section number was not checked); THEORY.md
+    section 7.
+    """
+    Phi = check_array(target, "target", ndim=2)
+    depth = check_int(depth, "depth")
+    if Phi.shape[0] != Phi.shape[1] or not np.allclose(Phi, Phi.T, rtol=0, atol=1e-14):
+        raise ValueError(f"target must be a symmetric square matrix; got shape {Phi.shape}")
+    if depth % 2:
+        raise ValueError(f"depth must be even (W = p(Phi)^N is then PSD); got {depth}")
+    lam = np.linalg.eigvalsh(Phi)
+    if not lam[0] < 0:
+        raise ValueError(f"target must have a negative eigenvalue; eigenvalues {lam}")
+    d = Phi.shape[0]
+    factors = [np.eye(d) for _ in range(depth)]
+    loss = RegressionLoss(np.eye(d), Phi)
+    return AroraCounterexample(factors, loss, float(0.5 * np.sum(lam[lam < 0] ** 2)))
