@@ -243,9 +243,10 @@ def _measure(W, factors, loss, p, loss0) -> dict:
     }
 
 
-def _failed(records, status, message) -> dict:
+def _failed(records, status, message, loss, p) -> dict:
+    """A failed run: its measures are nan except the optimum, which does not need the run."""
     out = dict.fromkeys(records, float("nan"))
-    out.update(status=int(status), message=message)
+    out.update(optimum=loss.optimum(p["k"])[1], status=int(status), message=message)
     return out
 
 
@@ -272,7 +273,7 @@ def run_factor_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
     res = factor_gradient_descent(layers, loss, p["step"], n, record_every=max(n, 1))
     records = _MEASURES + ("imbalance_drift",)
     if res.status != 0:
-        return _failed(records, res.status, res.message)
+        return _failed(records, res.status, res.message, loss, p)
     out = _measure(res.W[-1], res.factors, loss, p, float(res.loss[0]))
     out.update(imbalance_drift=float(res.imbalance_drift[-1]), status=0, message=res.message)
     return out
@@ -287,7 +288,7 @@ def run_riemannian_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
         W0, loss, p["depth"], p["step"], p["n_steps"], k=p["k"], output="point"
     )
     if res.status != 0:
-        return _failed(_MEASURES, res.status, res.message)
+        return _failed(_MEASURES, res.status, res.message, loss, p)
     u, s, vt = res.W[-1]
     out = _measure((u * s) @ vt, None, loss, p, float(res.loss[0]))
     out.update(status=0, message=res.message)
@@ -327,7 +328,7 @@ def run_compare_flows(p: Mapping, seed: np.random.SeedSequence) -> dict:
     if fac.status != 0 or riem.status != 0:
         bad = fac if fac.status != 0 else riem
         which = "layer flow" if bad is fac else "Riemannian flow"
-        return _failed(records, bad.status, f"{which}: {bad.message}")
+        return _failed(records, bad.status, f"{which}: {bad.message}", loss, p)
     out = _measure(fac.W[-1], fac.factors, loss, p, float(fac.loss[0]))
     out.update(
         mismatch=cmp.max_relative_mismatch,

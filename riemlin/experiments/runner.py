@@ -93,7 +93,7 @@ def _dask_client(client, scheduler, local_cluster):
         LocalCluster(
             n_workers=local_cluster,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as c,
