@@ -1,10 +1,11 @@
-"""The ``riemlin`` command line: ``riemlin verify`` (the main job) and ``riemlin demo``."""
+"""The ``riemlin`` command line: ``verify`` (the main job), ``demo``, ``sweep`` and ``report``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -66,6 +67,41 @@ def build_parser() -> argparse.ArgumentParser:
         default="riemlin-verify.png",
         metavar="PATH",
         help="where to write the figure (default riemlin-verify.png; '' for none)",
+    )
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a seeded parameter sweep declared in a TOML file",
+        description=(
+            "Run every (grid point, seed, kind) of the sweep and append one CSV record per "
+            "finished run. Exits 0 when every run has a record (failed runs are records), "
+            "1 when runs were lost to dead workers or interrupted (rerun with --resume), "
+            "2 on bad arguments, a bad sweep file or a corrupted results file."
+        ),
+    )
+    sweep.add_argument("sweep_file", metavar="SWEEP.toml", help="the sweep declaration")
+    sweep.add_argument(
+        "--results", metavar="PATH", help="results CSV (default: <sweep file stem>.csv)"
+    )
+    sweep.add_argument("--resume", action="store_true", help="continue an existing results file")
+    sweep.add_argument(
+        "--backend",
+        choices=("serial", "joblib", "dask"),
+        default=None,
+        help="where runs execute (default serial; dask with --scheduler/--local-cluster)",
+    )
+    sweep.add_argument("--jobs", type=int, default=None, help="joblib processes (default: all)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="address of a Dask scheduler")
+    where.add_argument(
+        "--local-cluster", type=int, metavar="N", help="start a local Dask cluster of N workers"
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    report = sub.add_parser("report", help="plots and a text summary of a sweep's results")
+    report.add_argument("results", metavar="RESULTS", help="results CSV of riemlin sweep")
+    report.add_argument(
+        "--out", metavar="DIR", help="output directory (default: <results stem>-report)"
     )
 
     demo = sub.add_parser("demo", help="solve a seeded low-rank approximation on M_k")
@@ -164,6 +200,53 @@ def _demo(args) -> int:
     return 0 if result["relative_gap"] < 1e-8 else 1
 
 
+def _sweep(args) -> int:
+    from riemlin.experiments import run_sweep
+
+    backend = args.backend
+    if backend is None:
+        backend = "dask" if (args.scheduler or args.local_cluster is not None) else "serial"
+    if backend != "dask" and (args.scheduler or args.local_cluster is not None):
+        raise ValueError(f"--scheduler and --local-cluster need --backend dask; got {backend}")
+    if backend == "dask" and not (args.scheduler or args.local_cluster is not None):
+        raise ValueError("--backend dask needs --scheduler ADDRESS or --local-cluster N")
+    if args.local_cluster is not None and args.local_cluster < 1:
+        raise ValueError(f"--local-cluster must be >= 1; got {args.local_cluster}")
+    if args.jobs is not None and (backend != "joblib" or args.jobs == 0):
+        raise ValueError(f"--jobs must be non-zero and goes with --backend joblib; got {args.jobs}")
+    results = args.results or Path(args.sweep_file).stem + ".csv"
+    progress = False if args.no_progress else None
+    try:
+        summary = run_sweep(
+            args.sweep_file,
+            results,
+            resume=args.resume,
+            backend=backend,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            local_cluster=args.local_cluster,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"riemlin sweep: interrupted; the records written so far are in {results}: "
+            "rerun with --resume",
+            file=sys.stderr,
+        )
+        return 1
+    print(summary.text())
+    return 0 if summary.complete else 1
+
+
+def _report(args) -> int:
+    from riemlin.experiments import report
+
+    out = report(args.results, args.out)
+    print(out["summary"])
+    print("written: " + ", ".join(str(p) for p in out["files"]))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     try:
@@ -174,7 +257,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
-        return {"verify": _verify, "demo": _demo}[args.command](args)
+        commands = {"verify": _verify, "demo": _demo, "sweep": _sweep, "report": _report}
+        return commands[args.command](args)
     except (TypeError, ValueError) as exc:
         print(f"riemlin {args.command}: error: {exc}", file=sys.stderr)
         return 2
