@@ -383,9 +383,14 @@ def test_report_writes_plots_thresholds_and_a_summary(serial_results, tmp_path):
     assert "16 runs" in out["summary"] and "divergence threshold" in out["summary"]
     rows = (tmp_path / "rep" / "thresholds.csv").read_text().splitlines()
     assert rows[0].startswith("kind,replicate") and len(rows) == 1 + 2 * 2 * 2
+    header = rows[0].split(",")
     for line in rows[1:]:
-        stable, first = (float(x) for x in line.split(",")[-2:])
+        row = dict(zip(header, line.split(",")))
+        stable, first = float(row["largest_stable_step"]), float(row["first_divergent_step"])
         assert not stable >= first
+        if row["kind"] == "riemannian_descent":  # the linear-stability bound is recorded
+            assert float(row["step_bound"]) > 0
+    assert "[bound" in out["summary"]
 
 
 def test_cli_exit_codes_and_one_line_errors(tmp_path, capsys, serial_results):

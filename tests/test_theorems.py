@@ -15,6 +15,8 @@ from riemlin import (
     balanced_factors,
     factor_gradient_descent,
     factor_gradient_flow,
+    product,
+    riemannian_gradient_descent,
     riemannian_gradient_flow,
 )
 from riemlin.manifold import FixedRankTangentVector
@@ -631,3 +633,45 @@ def test_arora_counterexample_needs_the_exact_symmetric_start():
         arora_counterexample(_arora_negative_target(), 3)
     with pytest.raises(ValueError, match="negative eigenvalue"):
         arora_counterexample(np.eye(2), 2)
+
+
+# ------------------------------------------------------------------ step-size stability
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_derived_descent_step_bounds_separate_convergence_from_departure(depth):
+    """Derived linear-stability bounds (riemlin.theory.stability): from a start close to
+    the minimizer W* on M_k, Riemannian descent with step 0.9 * 2/lambda_max(Hess^g L(W*))
+    converges to W*, and with 1.1 times the bound it leaves W* (the error grows); the same
+    for layer descent with 2/lambda_max of the layer Hessian at balanced layers over W*.
+    A failure means the Hessian under g (or the layer Hessian) has the wrong top
+    eigenvalue, or the stability argument is wrong."""
+    from riemlin.theory import descent_step_bounds
+
+    rng = np.random.default_rng(8)
+    m, n, k, s = 6, 5, 2, 20
+    loss = RegressionLoss(rng.standard_normal((n, s)) / np.sqrt(s), rng.standard_normal((m, s)))
+    W_star, _ = loss.optimum(k)
+    widths = (n,) + (k,) * (depth - 1) + (m,)  # bottleneck k: W* minimizes L^N
+    bounds = descent_step_bounds(loss, k, depth, widths if depth > 1 else None)
+    perturbation = 1e-4 * rng.standard_normal((m, k)) @ rng.standard_normal((k, n))
+    U, sv, Vt = np.linalg.svd(W_star + perturbation)
+    W0 = (U[:, :k] * sv[:k]) @ Vt[:k]  # a nearby point of M_k
+    layers = balanced_factors(W0, widths, rng=1) if depth > 1 else None
+
+    def error(W):
+        return np.linalg.norm(W - W_star) / np.linalg.norm(W_star)
+
+    e0 = error(W0)
+    for factor, converges in ((0.9, True), (1.1, False)):
+        riem = riemannian_gradient_descent(
+            W0, loss, depth, factor * bounds.riemannian, 400, k=k, output="matrix"
+        )
+        end = error(riem.W[-1]) if riem.status == 0 else np.inf
+        assert (end < 1e-3 * e0) == converges, (factor, end, e0)
+        if depth > 1:
+            fac = factor_gradient_descent(
+                layers, loss, factor * bounds.factor, 400, record_every=400
+            )
+            end = error(product(fac.factors)) if fac.status == 0 else np.inf
+            assert (end < 1e-3 * e0) == converges, (factor, end, e0)
+    with pytest.raises(ValueError, match="bottleneck"):
+        descent_step_bounds(loss, k, 2, (n, 3, m))

@@ -264,18 +264,39 @@ def _check_descent(p) -> None:
         raise ValueError(f"step must be positive; got {p['step']}")
 
 
+def _step_bound(loss, p, layers: bool) -> float:
+    """Linear-stability step bound at the minimizer on ``M_k``
+    (:func:`riemlin.theory.descent_step_bounds`); ``nan`` for layers whose bottleneck is
+    not ``k`` (the minimizer on ``M_k`` is then not a minimizer of the layer loss)."""
+    from riemlin.theory import descent_step_bounds
+
+    if layers:
+        widths = (p["n"],) + (p["hidden"],) * (p["depth"] - 1) + (p["m"],)
+        if min(widths) != p["k"]:
+            return float("nan")
+        return descent_step_bounds(loss, p["k"], p["depth"], widths).factor
+    return descent_step_bounds(loss, p["k"], p["depth"]).riemannian
+
+
 def run_factor_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
     """Gradient descent on balanced layers (kind ``"factor_descent"``)."""
     from riemlin.factor_flows import factor_gradient_descent
 
     loss, _, layers = draw_problem(p, seed)
     n = p["n_steps"]
+    bound = _step_bound(loss, p, layers=True)
     res = factor_gradient_descent(layers, loss, p["step"], n, record_every=max(n, 1))
-    records = _MEASURES + ("imbalance_drift",)
     if res.status != 0:
-        return _failed(records, res.status, res.message, loss, p)
+        out = _failed(_FACTOR_RECORDS, res.status, res.message, loss, p)
+        out.update(step_bound=bound)
+        return out
     out = _measure(res.W[-1], res.factors, loss, p, float(res.loss[0]))
-    out.update(imbalance_drift=float(res.imbalance_drift[-1]), status=0, message=res.message)
+    out.update(
+        imbalance_drift=float(res.imbalance_drift[-1]),
+        step_bound=bound,
+        status=0,
+        message=res.message,
+    )
     return out
 
 
@@ -284,15 +305,22 @@ def run_riemannian_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
     from riemlin.flows import riemannian_gradient_descent
 
     loss, W0, _ = draw_problem(p, seed)
+    bound = _step_bound(loss, p, layers=False)
     res = riemannian_gradient_descent(
         W0, loss, p["depth"], p["step"], p["n_steps"], k=p["k"], output="point"
     )
     if res.status != 0:
-        return _failed(_MEASURES, res.status, res.message, loss, p)
+        out = _failed(_RIEMANNIAN_RECORDS, res.status, res.message, loss, p)
+        out.update(step_bound=bound)
+        return out
     u, s, vt = res.W[-1]
     out = _measure((u * s) @ vt, None, loss, p, float(res.loss[0]))
-    out.update(status=0, message=res.message)
+    out.update(step_bound=bound, status=0, message=res.message)
     return out
+
+
+_FACTOR_RECORDS = _MEASURES + ("imbalance_drift", "step_bound")
+_RIEMANNIAN_RECORDS = _MEASURES + ("step_bound",)
 
 
 _FLOWS = dict(
@@ -345,7 +373,7 @@ register_kind(
         "factor_descent",
         run_factor_descent,
         _DESCENT,
-        _MEASURES + ("imbalance_drift",),
+        _FACTOR_RECORDS,
         _DRAWS,
         _check_descent,
         "gradient descent on balanced layers (riemlin.factor_gradient_descent)",
@@ -356,7 +384,7 @@ register_kind(
         "riemannian_descent",
         run_riemannian_descent,
         _DESCENT,
-        _MEASURES,
+        _RIEMANNIAN_RECORDS,
         _DRAWS,
         _check_descent,
         "Riemannian gradient descent on M_k (riemlin.riemannian_gradient_descent)",

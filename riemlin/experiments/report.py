@@ -55,19 +55,23 @@ def _thresholds(res: Results, cols: dict) -> list:
     """Per kind, replicate and parameters other than the step: the divergence bracket."""
     others = [p for p in _params(res) if p != "step"]
     groups = defaultdict(list)
+    bounds = {}
     for i, row in enumerate(res.rows):
         key = (row["kind"], row["replicate"], *(row[p] for p in others))
         groups[key].append((cols["step"][i], cols["status"][i] == -2))
+        if "step_bound" in cols:
+            bounds[key] = cols["step_bound"][i]
     out = []
     for key, runs in groups.items():
         runs.sort()
         diverged = [s for s, d in runs if d]
         first = diverged[0] if diverged else np.nan
         stable = [s for s, d in runs if not d and not s > first]
-        out.append(
-            dict(zip(("kind", "replicate", *others), key))
-            | {"largest_stable_step": max(stable, default=np.nan), "first_divergent_step": first}
-        )
+        row = dict(zip(("kind", "replicate", *others), key))
+        row |= {"largest_stable_step": max(stable, default=np.nan), "first_divergent_step": first}
+        if "step_bound" in cols:  # the same problem for every step of a group
+            row["step_bound"] = bounds[key]
+        out.append(row)
     return out
 
 
@@ -120,14 +124,20 @@ def summarize(results) -> str:
                 parts.append(f"N={int(d)}: {k}/{int(hit.sum())}")
             lines.append(f"  {kind}: " + ", ".join(parts))
     if "step" in cols and len(np.unique(cols["step"])) > 1:
-        lines.append("divergence threshold (median over replicates of the first divergent step):")
+        lines.append(
+            "divergence threshold (median over replicates of the first divergent step; "
+            "[bound]: median linear-stability bound at the minimizer on M_k, "
+            "riemlin.theory.descent_step_bounds):"
+        )
         rows = _thresholds(res, cols)
         for kind in kinds:
             parts = []
             by_depth = defaultdict(list)
+            bound_by_depth = defaultdict(list)
             for r in rows:
                 if r["kind"] == kind:
                     by_depth[r.get("depth", "-")].append(r["first_divergent_step"])
+                    bound_by_depth[r.get("depth", "-")].append(r.get("step_bound", np.nan))
             for d, steps in sorted(by_depth.items(), key=lambda x: float(x[0])):
                 steps = np.array(steps)
                 shown = (
@@ -135,6 +145,9 @@ def summarize(results) -> str:
                     if np.any(np.isfinite(steps))
                     else "none"
                 )
+                bnd = np.array(bound_by_depth[d], dtype=float)
+                if np.any(np.isfinite(bnd)):
+                    shown += f" [bound {np.median(bnd[np.isfinite(bnd)]):.3g}]"
                 parts.append(f"N={d}: {shown} ({int(np.isfinite(steps).sum())}/{steps.size})")
             lines.append(f"  {kind}: " + ", ".join(parts))
     return "\n".join(lines)

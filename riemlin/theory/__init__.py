@@ -30,6 +30,7 @@ from riemlin.theory.critical import (
 )
 from riemlin.theory.limits import DescentLimit, descent_limit
 from riemlin.theory.one_neuron import Limit, classify_limit, predict_limit
+from riemlin.theory.stability import StepBounds, descent_step_bounds
 from riemlin.theory.stages import (
     OneNeuronStages,
     OneNeuronTrajectory,
@@ -46,6 +47,7 @@ __all__ = [
     "Limit",
     "OneNeuronStages",
     "OneNeuronTrajectory",
+    "StepBounds",
     "aligned_singular_values",
     "arora_counterexample",
     "arora_iterations",
@@ -57,6 +59,7 @@ __all__ = [
     "critical_points",
     "deficiency_margin",
     "descent_limit",
+    "descent_step_bounds",
     "margin_probability",
     "margin_probability_mc",
     "one_neuron_stages",
