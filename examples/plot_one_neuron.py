@@ -88,8 +88,8 @@ sigma_run = np.linalg.norm(run.W, axis=(1, 2), ord=2)
 gap = np.max(np.abs(closed.sigma - sigma_run) / np.maximum(closed.sigma, 1e-300))
 print(f"closed form vs layer flow: max relative difference in sigma {gap:.1e}")
 print(
-    f"predicted limit {stages.kind} {stages.pair}: turn at t = {stages.turn_time:.2f}, escape (sigma = a/2) at "
-    f"t = {stages.escape_time:.2f}, final rate {stages.rate:.3f}"
+    f"predicted limit {stages.kind} {stages.pair}: turn at t = {stages.turn_time:.2f}, "
+    f"escape (sigma = a/2) at t = {stages.escape_time:.2f}, final rate {stages.rate:.3f}"
 )
 measured_escape = t2[np.argmax(sigma_run >= stages.a / 2)]
 print(f"measured escape time: {measured_escape:.2f}")

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from pymanopt.optimizers import ConjugateGradient, TrustRegions
 
-from riemlin import FixedRankDeepLinear, RegressionLoss, matrix_problem
+from riemlin import FixedRankDeepLinear, RegressionLoss, matrix_problem, record_gradient_norms
 
 fast = os.environ.get("RIEMLIN_FAST") == "1"
 rng = np.random.default_rng(0)
@@ -37,24 +37,18 @@ def cost(W):
 
 
 # %%
-# A problem records its gradient norms
-# ------------------------------------
+# A problem that records its gradient norms
+# -----------------------------------------
 # ``matrix_problem`` builds the pymanopt problem; autograd supplies the Euclidean
 # gradient and Hessian-vector product of ``cost``, riemlin turns them into the Riemannian
 # gradient ``A_W(P_T G)`` and the Riemannian Hessian under ``g``.
+# :func:`riemlin.record_gradient_norms` logs the gradient norm at every iterate (pymanopt's
+# ``TrustRegions`` keeps no log).
 
 
 def recorded_run(manifold, optimizer, x0):
     problem = matrix_problem(manifold, cost)
-    norms = []
-    gradient = problem._riemannian_gradient
-
-    def recording(point):
-        g = gradient(point)
-        norms.append(manifold.norm(point, g))
-        return g
-
-    problem._riemannian_gradient = recording
+    norms = record_gradient_norms(problem)
     result = optimizer.run(problem, initial_point=x0)
     return result, np.array(norms)
 

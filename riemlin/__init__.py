@@ -38,7 +38,7 @@ from riemlin.metric import (
     metric_inner,
     metric_weights,
 )
-from riemlin.problem import matrix_problem
+from riemlin.problem import matrix_problem, record_gradient_norms
 from riemlin.theory import (
     aligned_singular_values,
     arora_counterexample,
@@ -61,6 +61,7 @@ __version__ = "0.1.0"
 __all__ = [
     "FixedRankDeepLinear",
     "matrix_problem",
+    "record_gradient_norms",
     "FlowResult",
     "check_gradient",
     "check_hessian",

@@ -10,7 +10,7 @@ import pymanopt
 from riemlin.ambient import ambient_shape
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 
-__all__ = ["matrix_problem"]
+__all__ = ["matrix_problem", "record_gradient_norms"]
 
 
 def matrix_problem(
@@ -181,3 +181,49 @@ def _autograd_derivatives(cost):
         return np.asarray(autograd.make_jvp(grad)(W)(Xi)[1], dtype=float)
 
     return gradient, hessian_vector_product
+
+
+def record_gradient_norms(problem: pymanopt.Problem) -> list:
+    """Record the Riemannian gradient norm at every point where a solver asks for it.
+
+    pymanopt's ``TrustRegions`` keeps no log of its iterates; this wraps the problem's
+    Riemannian gradient (in place) so that each evaluation appends
+    ``manifold.norm(point, grad)`` to the returned list. Solvers evaluate the gradient once
+    per accepted iterate (line-search solvers also at the start), so the list traces the
+    convergence, e.g. the quadratic rate of ``TrustRegions`` near a minimizer.
+
+    Parameters
+    ----------
+    problem : pymanopt.Problem
+        Any problem with a Riemannian gradient (e.g. from :func:`matrix_problem`).
+
+    Returns
+    -------
+    list of float
+        Filled as the solver runs.
+
+    Examples
+    --------
+    >>> import numpy as np, autograd.numpy as anp, pymanopt
+    >>> from riemlin import FixedRankDeepLinear, matrix_problem, record_gradient_norms
+    >>> B = np.arange(12.0).reshape(4, 3)
+    >>> manifold = FixedRankDeepLinear(4, 3, 1, depth=2, rng=0)
+    >>> problem = matrix_problem(manifold, lambda W: 0.5 * anp.sum((W - B) ** 2))
+    >>> norms = record_gradient_norms(problem)
+    >>> _ = pymanopt.optimizers.TrustRegions(verbosity=0).run(problem)
+    >>> bool(norms[-1] < 1e-6 < norms[0])
+    True
+    """
+    if not isinstance(problem, pymanopt.Problem):
+        raise TypeError(f"problem must be a pymanopt.Problem; got {type(problem).__name__}")
+    norms = []
+    manifold = problem.manifold
+    gradient = problem.riemannian_gradient  # pymanopt's point-level wrapper
+
+    def recording(point):
+        g = gradient(point)
+        norms.append(float(manifold.norm(point, g)))
+        return g
+
+    problem._riemannian_gradient = recording  # the attribute behind the property
+    return norms

@@ -11,7 +11,13 @@ import pytest
 import scipy.linalg
 import scipy.sparse as sp
 
-from riemlin import FixedRankDeepLinear, check_hessian, check_manifold, matrix_problem
+from riemlin import (
+    FixedRankDeepLinear,
+    check_hessian,
+    check_manifold,
+    matrix_problem,
+    record_gradient_norms,
+)
 from riemlin import factors as fac
 from riemlin.hessian import hessian_weights, power_divided_differences
 from riemlin.manifold import FixedRankPoint, FixedRankTangentVector
@@ -421,17 +427,9 @@ def test_hessian_is_accurate_when_singular_values_nearly_coincide():
 
 # ---------------------------------------------------------------- solvers
 def trust_region_gradient_norms(manifold, problem, x0):
-    norms = []
-    inner = problem._riemannian_gradient
-
-    def recording(point):
-        g = inner(point)
-        norms.append(manifold.norm(point, g))
-        return g
-
-    problem._riemannian_gradient = recording
+    norms = record_gradient_norms(problem)
     opt = pymanopt.optimizers.TrustRegions(verbosity=0, min_gradient_norm=1e-10)
-    return opt.run(problem, initial_point=x0), norms
+    return opt.run(problem, initial_point=x0), np.array(norms)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
@@ -588,3 +586,8 @@ def test_matrix_problem_gradient_avoids_the_division_by_singular_value_gaps():
 
     assert err(ours) < 1e-14
     assert err(theirs) > 1e-6
+
+
+def test_record_gradient_norms_rejects_non_problems():
+    with pytest.raises(TypeError, match="pymanopt.Problem"):
+        record_gradient_norms(object())
