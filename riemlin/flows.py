@@ -69,10 +69,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.integrate import DOP853
+from scipy.linalg.lapack import dgesdd as _gesdd
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dtrtrs as _trtrs
 
 from riemlin._validation import check_int, numerical_rank
-from riemlin.losses import is_point
+from riemlin.losses import gradient_products, is_point
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.metric import metric_weights
 
 __all__ = ["FlowResult", "riemannian_gradient_flow", "riemannian_gradient_descent"]
 
@@ -132,12 +136,11 @@ class FlowResult:
 def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRankTangentVector:
     r""":math:`\mathcal A_W(P_T \nabla L(W))` from the loss products (no ``m x n`` array).
 
-    ``M = u^T G v``, ``Up = G v - u M``, ``Vp = G^T u - v M^T`` with
-    ``G v = loss.gradient_matmul(point, v)`` and ``G^T u = loss.gradient_rmatmul(point, u)``.
+    ``M = u^T G v``, ``Up = G v - u M``, ``Vp = G^T u - v M^T`` with ``G v`` and
+    ``G^T u`` from :func:`riemlin.losses.gradient_products`.
     """
     u, s, vt = point
-    GV = loss.gradient_matmul(point, vt.T)
-    GtU = loss.gradient_rmatmul(point, u)
+    GV, GtU = gradient_products(loss, point, vt.T, u)
     M = u.T @ GV
     proj = (GV - u @ M, M, GtU - vt.T @ M.T)
     return manifold._point_data(s).apply(proj)
@@ -242,11 +245,43 @@ def _finish(times, losses, points, svals, mode, status, message, nfev):
     )
 
 
+def _factor_frame(U, S, V):
+    r"""The thin SVD ``u diag(s) v^T`` of ``U S V^T`` and the ``k x k`` changes of frame.
+
+    With the Cholesky factors :math:`U^\top U = R_u^\top R_u`, :math:`V^\top V =
+    R_v^\top R_v` (upper triangular :math:`R`, so :math:`U R_u^{-1}` has orthonormal
+    columns: the Q of a QR of ``U``) and the SVD :math:`R_u S R_v^\top = U_c
+    \operatorname{diag}(s) V_c^\top`: ``u = U T_u``, ``v = V T_v`` with
+    :math:`T_u = R_u^{-1} U_c`, :math:`T_v = R_v^{-1} V_c`, whose inverses are
+    :math:`T_u^{-1} = U_c^\top R_u`, :math:`T_v^{-1} = V_c^\top R_v`. Returns
+    ``(u, s, v, T_u, T_v, T_u^{-1}, T_v^{-1})``. Cost: two ``k x k`` Cholesky factors,
+    one ``k x k`` SVD and two triangular solves, no QR of the tall factors. The Cholesky
+    factor is as accurate as a QR here because the flow keeps :math:`U^\top U` and
+    :math:`V^\top V` constant (see :func:`riemannian_gradient_flow`), so both stay near
+    ``I``. The ``k x k`` kernels are LAPACK's ``potrf``, ``gesdd`` (the driver behind
+    ``numpy.linalg.svd``) and ``trtrs``, called directly: at this size the wrappers of
+    ``numpy.linalg`` cost several times the arithmetic.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If ``U`` or ``V`` is numerically rank deficient or the SVD does not converge.
+    """
+    Ru, info_u = _potrf(U.T @ U)
+    Rv, info_v = _potrf(V.T @ V)
+    if info_u or info_v:
+        raise np.linalg.LinAlgError("the factors U, V of the flow lost full column rank")
+    Uc, s, Vct, info = _gesdd(Ru @ S @ Rv.T)
+    if info:
+        raise np.linalg.LinAlgError(f"SVD of the k x k core did not converge (info={info})")
+    Tu = _trtrs(Ru, Uc)[0]
+    Tv = _trtrs(Rv, Vct.T)[0]
+    return U @ Tu, s, V @ Tv, Tu, Tv, Uc.T @ Ru, Vct @ Rv
+
+
 def _point_from_factors(U, S, V) -> FixedRankPoint:
-    Qu, Ru = np.linalg.qr(U)
-    Qv, Rv = np.linalg.qr(V)
-    Uc, s, Vct = np.linalg.svd(Ru @ S @ Rv.T)
-    return FixedRankPoint(Qu @ Uc, s, Vct @ Qv.T)
+    u, s, v = _factor_frame(U, S, V)[:3]
+    return FixedRankPoint(u, s, v.T)
 
 
 def _point_from_dense(Y, m, n, k) -> FixedRankPoint:
@@ -261,7 +296,7 @@ class _Breakdown(Exception):
 
 
 def _finite(dy, t):
-    if not np.all(np.isfinite(dy)):
+    if not np.isfinite(dy).all():
         raise _Breakdown(DIVERGED, f"divergence at t={t:.6g}: non-finite right-hand side")
     return dy
 
@@ -404,20 +439,25 @@ def riemannian_gradient_flow(
         def to_point(y):
             return _point_from_factors(*unpack(y))
 
+        depth = manifold.depth
+
         def rhs(_t, y):
             nonlocal nfev
             nfev += 1
             U, S, V = unpack(y)
-            p = _point_from_factors(U, S, V)
-            u, _, vt = p
-            Up, M, Vp = riemannian_gradient(manifold, p, loss)
-            a = u.T @ U  # U = u a (span U = span u)
-            b = vt @ V  # V = v b
-            # dU = Up (b^{-T} S^{-1}),  dV = Vp (a^{-T} S^{-T}),  dS = a^{-1} M b^{-T}
-            dU = np.linalg.solve((S @ b.T).T, Up.T).T
-            dV = np.linalg.solve((S.T @ a.T).T, Vp.T).T
-            dS = np.linalg.solve(a, np.linalg.solve(b, M.T).T)
-            return _finite(-np.concatenate((dU.ravel(), dS.ravel(), dV.ravel())), _t)
+            u, s, v, Tu, Tv, Tu_inv, Tv_inv = _factor_frame(U, S, V)
+            Gv, Gtu = gradient_products(loss, FixedRankPoint(u, s, v.T), v, u)
+            M = u.T @ Gv
+            K, c = metric_weights(s, depth)
+            w = (c / s)[:, None]
+            # U = u T_u^{-1}, V = v T_v^{-1}, S = T_u diag(s) T_v^T; with the weighted
+            # tangent coordinates (c Up, K * M, c Vp) the factor velocities of the module
+            # docstring become dU = c Up diag(1/s) T_u^{-1}, dV = c Vp diag(1/s) T_v^{-1},
+            # dS = T_u (K * M) T_v^T: no inverse of S or of the overlaps.
+            dU = (u @ M - Gv) @ (w * Tu_inv)
+            dS = Tu @ (K * M) @ (-Tv.T)
+            dV = (v @ M.T - Gtu) @ (w * Tv_inv)
+            return _finite(np.concatenate((dU.ravel(), dS.ravel(), dV.ravel())), _t)
 
         u, s, vt = point
         y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))

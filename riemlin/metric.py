@@ -130,18 +130,15 @@ def metric_weights(s: np.ndarray, depth: int) -> MetricWeights:
     c = rational_power(s, 2 * (N - 1), N)
     if N == 1:
         return MetricWeights(np.ones((s.size, s.size)), c)
+    # delta = (2/N) log(smax/smin) >= 0, with log1p of an exact difference
+    # (|s_a - s_b| = smax - smin exactly). Few temporaries: the flows call this per step.
     sa = s[:, None]
-    sb = s[None, :]
-    smax = np.maximum(sa, sb)
-    smin = np.minimum(sa, sb)
-    # delta = (2/N) log(smax/smin) >= 0, with log1p of an exact difference.
-    delta = (2.0 / N) * np.log1p((smax - smin) / smin)
-    num = np.expm1(-N * delta)
-    den = np.expm1(-delta)
-    safe = delta > 0
-    ratio = np.where(safe, num / np.where(safe, den, 1.0), float(N))
-    cmax = np.maximum(c[:, None], c[None, :])
-    return MetricWeights(cmax * ratio, c)
+    delta = np.log1p(np.abs(sa - s) / np.minimum(sa, s))
+    delta *= 2.0 / N
+    num = np.expm1(delta * -N)
+    K = np.divide(num, np.expm1(-delta), out=np.full_like(num, float(N)), where=delta > 0)
+    K *= np.maximum(c[:, None], c)
+    return MetricWeights(K, c)
 
 
 def apply_metric(weights: MetricWeights, xi):
