@@ -11,10 +11,12 @@ the layer flow's. Both flows are stiff here: the core block of the Riemannian fl
 Jacobian eigenvalues down to about ``-2400`` (``U``, ``V`` blocks: ``-410``), so DOP853
 runs at its stability limit (about 1000 steps of 12 stages) on either side.
 
-* Main row: the Riemannian flow with ``integrator="LSODA"`` (BDF steps, not limited by
+* First row: the Riemannian flow with ``integrator="LSODA"`` (BDF steps, not limited by
   stability; its ``325 x 325`` Jacobian by batched forward differences) at the layer
   flow's tolerance, ``rtol = 1e-8``, ``atol = 1e-10``. The layer flow cannot take that
-  route: a Jacobian of its 48000 unknowns is a 48000 x 48000 matrix (18 GB).
+  route: a Jacobian of its 48000 unknowns is a 48000 x 48000 matrix (18 GB). LSODA is
+  the faster Riemannian integrator with single-threaded BLAS, DOP853 with threaded BLAS
+  on a busy machine (measured; see :mod:`riemlin.flows`).
 * Second row: DOP853 on both sides. At equal ``rtol`` the factored DOP853 run is the less
   accurate one (measured: error ``3e-9`` against ``5e-10`` at ``rtol = 1e-8``), so it
   runs ten times tighter (``rtol = 1e-9``, ``atol = 1e-11``).

@@ -57,8 +57,10 @@ and DOP853 runs at its stability limit. ``integrator="LSODA"`` (BDF once stiffne
 detected, a Jacobian by batched forward differences) reached the same end-point error
 there with fewer steps; measured single-threaded, medians of three interleaved runs:
 about 1 s against about 3 s for DOP853, both at an end-point error of about ``5e-10``.
-DOP853 stays the default: it is explicit, of order 8, and needs no ``((m + n + k) k)^2``
-Jacobian.
+With multithreaded OpenBLAS on the same (loaded, two-core) machine LSODA was the slower
+one (4.7 s against 3.3 s): its dense LU of the Jacobian and the batched Jacobian itself
+suffer from thread contention. DOP853 stays the default: it is explicit, of order 8,
+and needs no ``((m + n + k) k)^2`` Jacobian.
 
 Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
 (step size underflow), ``-2`` divergence (non-finite or exploding loss), ``-3`` loss of
