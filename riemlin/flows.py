@@ -13,14 +13,14 @@ traced by the end-to-end matrix of balanced layers trained by gradient flow. Onl
 products :math:`\nabla L\, v` and :math:`\nabla L^\top u` are evaluated (the loss
 protocol of :mod:`riemlin.losses`).
 
-Two integrators (``method``):
+Two formulations (``method``), each stepped by DOP853 or LSODA (``integrator``):
 
 ``"dense"``
-    scipy's DOP853 (Hairer, Nørsett, Wanner) on the ``m x n`` matrix; the right-hand
+    The ``m x n`` matrix itself; the right-hand
     side takes the thin SVD of the current ``W`` (truncated to rank ``k``). A reference
     for small sizes.
 ``"manifold"``
-    DOP853 on the factored coordinates ``W = U S V^T`` (``U`` ``m x k``, ``S`` ``k x k``,
+    The factored coordinates ``W = U S V^T`` (``U`` ``m x k``, ``S`` ``k x k``,
     ``V`` ``n x k``) of dynamical low-rank approximation (Koch and Lubich 2007,
     Proposition 2.1): with the tangent vector
     :math:`\dot W = u M v^\top + U_p v^\top + u V_p^\top` in the coordinates of the thin
@@ -33,9 +33,13 @@ Two integrators (``method``):
         \dot V = V_p\,(u^\top U)^{-\top} S^{-\top},
 
     which give :math:`\tfrac{d}{dt}(U S V^\top) = \dot W` exactly for *any* full-rank
-    ``(U, S, V)`` (so a drift of ``U^T U`` away from ``I`` does not perturb ``W``).
-    The SVD of ``U S V^T`` costs two thin QRs and a ``k x k`` SVD. The method has the
-    order 8 of DOP853 with its embedded 5th/3rd-order error control, costs
+    ``(U, S, V)`` (so a drift of ``U^T U`` away from ``I`` does not perturb ``W``), and
+    keep ``U^T U`` and ``V^T V`` constant (``U^T \dot U = 0``). The SVD of ``U S V^T``
+    comes from two ``k x k`` Cholesky factors and a ``k x k`` SVD, and the inverses above
+    reduce to products with ``k x k`` matrices known from it (:func:`_factor_velocity`);
+    the loss products :math:`\nabla L\, v`, :math:`\nabla L^\top u` come from one
+    call of :func:`riemlin.losses.gradient_products`. With DOP853 the method has
+    order 8 with an embedded 5th/3rd-order error control; it costs
     :math:`O((m+n)k^2)` per stage plus the loss products, and never forms an ``m x n``
     array. In the SVD frame the factor velocities are :math:`U_p S^{-1}` and
     :math:`V_p S^{-1}`; under the deep-linear metric :math:`U_p, V_p` carry the weight
@@ -44,6 +48,19 @@ Two integrators (``method``):
     metric) they grow like :math:`1/s_k`, the known stiffness of these coordinates
     (Koch and Lubich 2007; Lubich and Oseledets 2014). A collapse of :math:`s_k` is
     reported as rank loss.
+
+Deep flows are stiff for another reason: the core block of :math:`\mathcal A_W` carries
+:math:`K_{aa} = N c_a`, ``N`` times the weight of the ``U_p``, ``V_p`` blocks. On the
+depth-20 benchmark (``benchmarks/equivalence.py``, ``m = n = 30``, ``k = 5``) the Jacobian
+of the factored flow has eigenvalues down to about ``-2400`` (``-410`` with ``S`` frozen)
+and DOP853 runs at its stability limit. ``integrator="LSODA"`` (BDF once stiffness is
+detected, a Jacobian by batched forward differences) reached the same end-point error
+there with fewer steps; measured single-threaded, medians of three interleaved runs:
+about 1 s against about 3 s for DOP853, both at an end-point error of about ``5e-10``.
+With multithreaded OpenBLAS on the same (loaded, two-core) machine LSODA was the slower
+one (4.7 s against 3.3 s): its dense LU of the Jacobian and the batched Jacobian itself
+suffer from thread contention. DOP853 stays the default: it is explicit, of order 8,
+and needs no ``((m + n + k) k)^2`` Jacobian.
 
 Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
 (step size underflow), ``-2`` divergence (non-finite or exploding loss), ``-3`` loss of
@@ -68,15 +85,18 @@ import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.integrate import DOP853
+from scipy.integrate import DOP853, LSODA
 
 from riemlin._validation import check_int, numerical_rank
-from riemlin.losses import is_point
+from riemlin.losses import gradient_products, is_point
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.metric import metric_weights
 
 __all__ = ["FlowResult", "riemannian_gradient_flow", "riemannian_gradient_descent"]
 
 SUCCESS, FAILED, DIVERGED, RANK_LOST = 0, -1, -2, -3
+_INTEGRATORS = {"DOP853": DOP853, "LSODA": LSODA}
+_FD_STEP = np.sqrt(np.finfo(float).eps)  # forward differences: error ~ sqrt(eps)
 
 
 @dataclass
@@ -132,12 +152,11 @@ class FlowResult:
 def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRankTangentVector:
     r""":math:`\mathcal A_W(P_T \nabla L(W))` from the loss products (no ``m x n`` array).
 
-    ``M = u^T G v``, ``Up = G v - u M``, ``Vp = G^T u - v M^T`` with
-    ``G v = loss.gradient_matmul(point, v)`` and ``G^T u = loss.gradient_rmatmul(point, u)``.
+    ``M = u^T G v``, ``Up = G v - u M``, ``Vp = G^T u - v M^T`` with ``G v`` and
+    ``G^T u`` from :func:`riemlin.losses.gradient_products`.
     """
     u, s, vt = point
-    GV = loss.gradient_matmul(point, vt.T)
-    GtU = loss.gradient_rmatmul(point, u)
+    GV, GtU = gradient_products(loss, point, vt.T, u)
     M = u.T @ GV
     proj = (GV - u @ M, M, GtU - vt.T @ M.T)
     return manifold._point_data(s).apply(proj)
@@ -242,11 +261,99 @@ def _finish(times, losses, points, svals, mode, status, message, nfev):
     )
 
 
+def _factor_frame(U, S, V):
+    r"""The thin SVD ``u diag(s) v^T`` of ``U S V^T`` and the ``k x k`` changes of frame.
+
+    With the Cholesky factors :math:`U^\top U = R_u^\top R_u`, :math:`V^\top V =
+    R_v^\top R_v` (upper triangular :math:`R`, so :math:`U R_u^{-1}` has orthonormal
+    columns: the Q of a QR of ``U``) and the SVD :math:`R_u S R_v^\top = U_c
+    \operatorname{diag}(s) V_c^\top`: ``u = U T_u``, ``v = V T_v`` with
+    :math:`T_u = R_u^{-1} U_c`, :math:`T_v = R_v^{-1} V_c`, whose inverses are
+    :math:`T_u^{-1} = U_c^\top R_u`, :math:`T_v^{-1} = V_c^\top R_v`. Returns
+    ``(u, s, v, T_u, T_v, T_u^{-1}, T_v^{-1})``. Cost: one batched ``k x k`` Cholesky
+    factorization, one ``k x k`` SVD and one batched ``k x k`` solve, no QR of the tall
+    factors. The Cholesky factor is as accurate as a QR here because the flow keeps
+    :math:`U^\top U` and :math:`V^\top V` constant (see :func:`_factor_velocity`), so
+    both stay near ``I``. (``numpy.linalg`` throughout: scipy's LAPACK wrappers link a
+    second OpenBLAS whose threaded ``trsm`` measured up to 140 us on a ``5 x 5`` solve on
+    a loaded two-core machine.)
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If ``U`` or ``V`` is numerically rank deficient or the SVD does not converge.
+    """
+    k = S.shape[0]
+    gram = np.empty((2, k, k))
+    np.matmul(U.T, U, out=gram[0])
+    np.matmul(V.T, V, out=gram[1])
+    L = np.linalg.cholesky(gram)  # lower triangular, R = L^T
+    Ru, Rv = L[0].T, L[1].T
+    Uc, s, Vct = np.linalg.svd(Ru @ S @ L[1])
+    gram[0] = Uc
+    gram[1] = Vct.T
+    T = np.linalg.solve(np.swapaxes(L, 1, 2), gram)
+    return U @ T[0], s, V @ T[1], T[0], T[1], Uc.T @ Ru, Vct @ Rv
+
+
+def _factor_frame_stack(U, S, V):
+    """:func:`_factor_frame` for stacks ``(B, m, k)``, ``(B, k, k)``, ``(B, n, k)``."""
+    Lu = np.linalg.cholesky(_mT(U) @ U)
+    Lv = np.linalg.cholesky(_mT(V) @ V)
+    Ru, Rv = _mT(Lu), _mT(Lv)
+    Uc, s, Vct = np.linalg.svd(Ru @ S @ Lv)
+    Tu = np.linalg.solve(Ru, Uc)
+    Tv = np.linalg.solve(Rv, _mT(Vct))
+    return U @ Tu, s, V @ Tv, Tu, Tv, _mT(Uc) @ Ru, Vct @ Rv
+
+
+def _mT(A):
+    return np.swapaxes(A, -1, -2)
+
+
+def _factor_velocity(U, S, V, loss, depth):
+    r"""The velocities ``(dU, dS, dV)`` of the factored flow at ``W = U S V^T``.
+
+    With the frame of :func:`_factor_frame` (``U = u T_u^{-1}``, ``V = v T_v^{-1}``,
+    ``S = T_u diag(s) T_v^T``) and the Riemannian gradient
+    :math:`\mathcal A_W(P_T \nabla L) = u (K \odot M) v^\top + U_p' v^\top + u V_p'^\top`
+    (:math:`U_p' = U_p \operatorname{diag}(c)`, :math:`V_p' = V_p \operatorname{diag}(c)`),
+    the velocities of the module docstring simplify to
+
+    .. math::
+
+        \dot U = -U_p' \operatorname{diag}(s)^{-1} T_u^{-1}, \quad
+        \dot S = -T_u (K \odot M) T_v^\top, \quad
+        \dot V = -V_p' \operatorname{diag}(s)^{-1} T_v^{-1},
+
+    (:math:`b^{-\top} S^{-1} = \operatorname{diag}(s)^{-1} T_u^{-1}` with
+    :math:`b = v^\top V = T_v^{-1}`), so no ``k x k`` system is solved. ``U^T dU = 0`` and
+    ``V^T dV = 0``: the flow keeps ``U^T U`` and ``V^T V`` constant.
+
+    Stacks of states (a leading axis, for finite-difference Jacobians) go through
+    ``numpy.linalg``'s batched kernels and one loss call per state.
+    """
+    if U.ndim == 2:
+        u, s, v, Tu, Tv, Tu_inv, Tv_inv = _factor_frame(U, S, V)
+        Gv, Gtu = gradient_products(loss, FixedRankPoint(u, s, v.T), v, u)
+    else:
+        u, s, v, Tu, Tv, Tu_inv, Tv_inv = _factor_frame_stack(U, S, V)
+        Gv, Gtu = np.empty_like(u), np.empty_like(v)
+        for i in range(u.shape[0]):
+            point = FixedRankPoint(u[i], s[i], v[i].T)
+            Gv[i], Gtu[i] = gradient_products(loss, point, v[i], u[i])
+    M = _mT(u) @ Gv
+    K, c = metric_weights(s, depth)
+    w = (c / s)[..., :, None]
+    dU = (u @ M - Gv) @ (w * Tu_inv)
+    dS = Tu @ (K * M) @ -_mT(Tv)
+    dV = (v @ _mT(M) - Gtu) @ (w * Tv_inv)
+    return dU, dS, dV
+
+
 def _point_from_factors(U, S, V) -> FixedRankPoint:
-    Qu, Ru = np.linalg.qr(U)
-    Qv, Rv = np.linalg.qr(V)
-    Uc, s, Vct = np.linalg.svd(Ru @ S @ Rv.T)
-    return FixedRankPoint(Qu @ Uc, s, Vct @ Qv.T)
+    u, s, v = _factor_frame(U, S, V)[:3]
+    return FixedRankPoint(u, s, v.T)
 
 
 def _point_from_dense(Y, m, n, k) -> FixedRankPoint:
@@ -261,7 +368,7 @@ class _Breakdown(Exception):
 
 
 def _finite(dy, t):
-    if not np.all(np.isfinite(dy)):
+    if not np.isfinite(dy).all():
         raise _Breakdown(DIVERGED, f"divergence at t={t:.6g}: non-finite right-hand side")
     return dy
 
@@ -307,6 +414,7 @@ def riemannian_gradient_flow(
     max_step: float = np.inf,
     rank_tol: float = 1e-13,
     max_loss_ratio: float = 1e8,
+    integrator: str = "DOP853",
 ) -> FlowResult:
     r"""Integrate the Riemannian gradient flow :math:`\dot W = -\mathcal A_W(\nabla L(W))`.
 
@@ -322,8 +430,8 @@ def riemannian_gradient_flow(
         Strictly increasing output times; the flow starts at ``t_eval[0]``.
     method : {"dense", "manifold"}
         ``"dense"``: DOP853 on the ``m x n`` matrix (reference, small sizes).
-        ``"manifold"``: DOP853 on the factors ``(U, S, V)`` (Koch–Lubich coordinates),
-        no ``m x n`` array; see the module docstring.
+        ``"manifold"``: the factors ``(U, S, V)`` (Koch–Lubich coordinates), no
+        ``m x n`` array; see the module docstring.
     rtol, atol : float
         Tolerances of the step-size control (scipy's meaning: per component of the
         state, ``|err_i| <= atol + rtol |y_i|`` in RMS).
@@ -340,6 +448,18 @@ def riemannian_gradient_flow(
     max_loss_ratio : float, default 1e8
         The run stops with status ``-2`` when the loss is not finite or
         ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
+    integrator : {"DOP853", "LSODA"}, default "DOP853"
+        The time stepper. ``"DOP853"``: explicit, order 8 (Hairer, Nørsett, Wanner).
+        ``"LSODA"``: ODEPACK's automatic switch between Adams (non-stiff) and BDF (stiff)
+        methods (Petzold 1983; Hindmarsh 1983) through :class:`scipy.integrate.LSODA`.
+        Deep flows are stiff (the core block carries the weight :math:`K_{aa} = N c_a`,
+        ``N`` times that of ``U_p``, ``V_p``), and an explicit method then runs at its
+        stability limit; LSODA's BDF steps are not limited by stability. With
+        ``method="manifold"`` its Jacobian (``(m + n + k) k`` square) is formed by
+        forward differences of the velocity over all states at once (batched ``k x k``
+        kernels), each column counting as one evaluation in ``nfev``; with
+        ``method="dense"`` LSODA differentiates the ``m n`` states one by one, which only
+        suits small sizes.
 
     Returns
     -------
@@ -356,7 +476,10 @@ def riemannian_gradient_flow(
     ----------
     Bah et al., arXiv:1910.05505, Theorem 4.4 (the flow); Koch and Lubich, SIAM J.
     Matrix Anal. Appl. 29 (2007), Prop. 2.1 (the factored coordinates); Hairer, Nørsett,
-    Wanner (DOP853).
+    Wanner (DOP853); L. Petzold, "Automatic selection of methods for solving stiff and
+    nonstiff systems of ordinary differential equations", SIAM J. Sci. Stat. Comput. 4
+    (1983) 136-148, and A. C. Hindmarsh, "ODEPACK, a systematized collection of ODE
+    solvers", IMACS Trans. Sci. Comput. 1 (1983) 55-64 (LSODA).
 
     Examples
     --------
@@ -369,6 +492,8 @@ def riemannian_gradient_flow(
     """
     if method not in ("dense", "manifold"):
         raise ValueError(f"method must be 'dense' or 'manifold'; got {method!r}")
+    if integrator not in _INTEGRATORS:
+        raise ValueError(f"integrator must be 'DOP853' or 'LSODA'; got {integrator!r}")
     t = _check_times(t_eval)
     rtol = _check_positive(rtol, "rtol")
     atol = _check_positive(atol, "atol")
@@ -404,20 +529,35 @@ def riemannian_gradient_flow(
         def to_point(y):
             return _point_from_factors(*unpack(y))
 
+        depth = manifold.depth
+
+        def velocity(y):
+            dU, dS, dV = _factor_velocity(*unpack(y), loss, depth)
+            return np.concatenate((dU.ravel(), dS.ravel(), dV.ravel()))
+
         def rhs(_t, y):
             nonlocal nfev
             nfev += 1
-            U, S, V = unpack(y)
-            p = _point_from_factors(U, S, V)
-            u, _, vt = p
-            Up, M, Vp = riemannian_gradient(manifold, p, loss)
-            a = u.T @ U  # U = u a (span U = span u)
-            b = vt @ V  # V = v b
-            # dU = Up (b^{-T} S^{-1}),  dV = Vp (a^{-T} S^{-T}),  dS = a^{-1} M b^{-T}
-            dU = np.linalg.solve((S @ b.T).T, Up.T).T
-            dV = np.linalg.solve((S.T @ a.T).T, Vp.T).T
-            dS = np.linalg.solve(a, np.linalg.solve(b, M.T).T)
-            return _finite(-np.concatenate((dU.ravel(), dS.ravel(), dV.ravel())), _t)
+            return _finite(velocity(y), _t)
+
+        def jac(_t, y):
+            # Forward differences, all columns at once: state j is y + h_j e_j.
+            nonlocal nfev
+            nfev += y.size + 1
+            h = _FD_STEP * np.maximum(np.abs(y), 1.0)
+            Y = np.repeat(y[None, :], y.size, axis=0)
+            Y[np.diag_indices(y.size)] += h
+            a, b = sizes[0], sizes[0] + sizes[1]
+            dU, dS, dV = _factor_velocity(
+                Y[:, :a].reshape(-1, m, kk),
+                Y[:, a:b].reshape(-1, kk, kk),
+                Y[:, b:].reshape(-1, n, kk),
+                loss,
+                depth,
+            )
+            F = np.concatenate((dU.reshape(y.size, -1), dS.reshape(y.size, -1)), axis=1)
+            F = np.concatenate((F, dV.reshape(y.size, -1)), axis=1)
+            return (F.T - velocity(y)[:, None]) / h
 
         u, s, vt = point
         y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))
@@ -441,16 +581,10 @@ def riemannian_gradient_flow(
 
     status, message = SUCCESS, "The flow reached the end of t_eval."
     if t.size > 1:
-        solver = DOP853(
-            rhs,
-            t[0],
-            y0,
-            t[-1],
-            rtol=rtol,
-            atol=atol,
-            first_step=first_step,
-            max_step=max_step,
-        )
+        options = dict(rtol=rtol, atol=atol, first_step=first_step, max_step=max_step)
+        if integrator == "LSODA" and method == "manifold":
+            options["jac"] = jac
+        solver = _INTEGRATORS[integrator](rhs, t[0], y0, t[-1], **options)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 _march(solver, t, to_point, record, check_loss, rank_tol)

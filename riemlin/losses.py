@@ -17,6 +17,14 @@ A *loss* is any object with these four methods, where ``W`` is either a dense
 ``gradient_rmatmul(W, A) -> ndarray``
     :math:`\nabla L(W)^\top A` for a thin ``(m, r)`` array ``A``.
 
+Optionally also
+
+``gradient_products(W, B, A) -> (ndarray, ndarray)``
+    Both products :math:`(\nabla L(W) B, \nabla L(W)^\top A)` at once, for losses
+    that can share work between them (the residual of :class:`RegressionLoss`, the one
+    gradient evaluation of :class:`MatrixLoss`). The flows call it when it exists and
+    fall back to the two single products otherwise (:func:`gradient_products`).
+
 The Riemannian gradient on :math:`\mathcal M_k` needs only the two products with the
 singular vectors of ``W`` (``riemlin/THEORY`` section 3), so a loss whose products are
 cheap at a point never makes the flows form an ``m x n`` array. Losses may also expose
@@ -39,6 +47,7 @@ __all__ = [
     "Loss",
     "MatrixLoss",
     "RegressionLoss",
+    "gradient_products",
     "low_rank_target_loss",
     "is_point",
     "point_matrix",
@@ -56,6 +65,34 @@ class Loss(Protocol):
     def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray: ...
 
     def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray: ...
+
+
+def gradient_products(loss, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Both products :math:`(\nabla L(W)\, B, \nabla L(W)^\top A)` of a protocol loss.
+
+    Calls ``loss.gradient_products`` when the loss has it (one shared evaluation),
+    otherwise ``loss.gradient_matmul`` and ``loss.gradient_rmatmul``.
+
+    Parameters
+    ----------
+    loss : loss protocol object
+        See the module docstring.
+    W : ndarray or FixedRankPoint
+        The point, dense ``(m, n)`` or ``(u, s, vt)``.
+    B : ndarray, shape (n, r)
+        Right factor.
+    A : ndarray, shape (m, q)
+        Left factor.
+
+    Returns
+    -------
+    GB : ndarray, shape (m, r)
+    GtA : ndarray, shape (n, q)
+    """
+    both = getattr(loss, "gradient_products", None)
+    if both is not None:
+        return both(W, B, A)
+    return loss.gradient_matmul(W, B), loss.gradient_rmatmul(W, A)
 
 
 def is_point(W) -> bool:
@@ -82,6 +119,18 @@ class RegressionLoss:
 
     At a point ``W = u diag(s) vt`` the residual is formed as ``u (s (vt X)) - Y``,
     so the products cost :math:`O((m + n) s k)` and never build ``m x n`` arrays.
+
+    :meth:`gradient_products` returns both products at a point from the Gram matrices
+    :math:`C = X X^\top` and :math:`D = Y X^\top` (formed once, on first use):
+
+    .. math::
+
+        \nabla L(W)\, B = u\,\mathrm{diag}(s)\,(v^\top C B) - D B, \qquad
+        \nabla L(W)^\top A = C v\,\mathrm{diag}(s)\,(u^\top A) - D^\top A,
+
+    which costs :math:`O((m + n)\, n\, r)` per call instead of :math:`O((m + n) s r)`,
+    used when there are at least as many samples as inputs (``s >= n``, so ``C`` and
+    ``D`` are no larger than ``X`` and ``Y``); otherwise one residual serves both products.
 
     Parameters
     ----------
@@ -136,6 +185,7 @@ class RegressionLoss:
                 "pseudo-inverse"
             )
         self._P, self._sig, self._R = P[:, :rank], sig[:rank], Rt[:rank].T
+        self._gram = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -179,6 +229,25 @@ class RegressionLoss:
     def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
         """:math:`\\nabla L(W)^\\top A = X (R^\\top A)`."""
         return self.X @ (self._residual(W).T @ A)
+
+    def gradient_products(self, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both :math:`\\nabla L(W) B` and :math:`\\nabla L(W)^\\top A` in one call.
+
+        From the Gram matrices at a point when ``s >= n`` (see the class docstring),
+        from one shared residual otherwise.
+        """
+        n, samples = self.X.shape
+        if not (is_point(W) and samples >= n):
+            R = self._residual(W)
+            return R @ (self.X.T @ B), self.X @ (R.T @ A)
+        if self._gram is None:
+            self._gram = (self.X @ self.X.T, self.Y @ self.X.T)
+        C, D = self._gram
+        u, s, vt = W
+        Cv = C @ vt.T  # C is symmetric: v^T C B = (C v)^T B
+        GB = u @ (s[:, None] * (Cv.T @ B)) - D @ B
+        GtA = Cv @ (s[:, None] * (u.T @ A)) - D.T @ A
+        return GB, GtA
 
     def optimum(self, k: int) -> tuple[np.ndarray, float]:
         r"""The minimizer of :math:`L` over rank :math:`\le k` and the minimum value.
@@ -315,6 +384,11 @@ class MatrixLoss:
     def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
         """:math:`\\nabla L(W)^\\top A`."""
         return ambient_rmatmul(self.gradient(W), A)
+
+    def gradient_products(self, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:math:`(\\nabla L(W) B, \\nabla L(W)^\\top A)` from one gradient evaluation."""
+        G = self.gradient(W)
+        return ambient_matmul(G, B), ambient_rmatmul(G, A)
 
 
 def low_rank_target_loss(T) -> MatrixLoss:

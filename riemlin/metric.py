@@ -101,15 +101,15 @@ def metric_weights(s: np.ndarray, depth: int) -> MetricWeights:
 
     Parameters
     ----------
-    s : ndarray, shape (k,)
-        Positive singular values of ``W``.
+    s : ndarray, shape (k,) or (..., k)
+        Positive singular values of ``W`` (or of a stack of points).
     depth : int
         Depth ``N >= 1`` of the network.
 
     Returns
     -------
     MetricWeights
-        ``(K, c)``.
+        ``(K, c)``, of shapes ``s.shape + (k,)`` and ``s.shape``.
 
     References
     ----------
@@ -129,19 +129,16 @@ def metric_weights(s: np.ndarray, depth: int) -> MetricWeights:
     N = depth
     c = rational_power(s, 2 * (N - 1), N)
     if N == 1:
-        return MetricWeights(np.ones((s.size, s.size)), c)
-    sa = s[:, None]
-    sb = s[None, :]
-    smax = np.maximum(sa, sb)
-    smin = np.minimum(sa, sb)
-    # delta = (2/N) log(smax/smin) >= 0, with log1p of an exact difference.
-    delta = (2.0 / N) * np.log1p((smax - smin) / smin)
-    num = np.expm1(-N * delta)
-    den = np.expm1(-delta)
-    safe = delta > 0
-    ratio = np.where(safe, num / np.where(safe, den, 1.0), float(N))
-    cmax = np.maximum(c[:, None], c[None, :])
-    return MetricWeights(cmax * ratio, c)
+        return MetricWeights(np.ones(s.shape + s.shape[-1:]), c)
+    # delta = (2/N) log(smax/smin) >= 0, with log1p of an exact difference
+    # (|s_a - s_b| = smax - smin exactly). Few temporaries: the flows call this per step.
+    sa, sb = s[..., :, None], s[..., None, :]  # leading axes: a stack of points
+    delta = np.log1p(np.abs(sa - sb) / np.minimum(sa, sb))
+    delta *= 2.0 / N
+    num = np.expm1(delta * -N)
+    K = np.divide(num, np.expm1(-delta), out=np.full_like(num, float(N)), where=delta > 0)
+    K *= np.maximum(c[..., :, None], c[..., None, :])
+    return MetricWeights(K, c)
 
 
 def apply_metric(weights: MetricWeights, xi):

@@ -68,13 +68,16 @@ def test_point_start_equals_matrix_start():
     np.testing.assert_allclose(a.W[-1], manifold.point_to_matrix(b.W[-1]), atol=1e-13)
 
 
+@pytest.mark.parametrize("integrator", ["DOP853", "LSODA"])
 @pytest.mark.parametrize("method", ["dense", "manifold"])
-def test_aligned_whitened_closed_form_depth_2(method):
+def test_aligned_whitened_closed_form_depth_2(method, integrator):
     s = np.array([3.0, 1.5, 0.7])
     sigma0 = np.array([0.2, 0.05])
     loss, W0, U, V = _aligned(7, 5, 2, s, sigma0)
     t = np.linspace(0, 4, 9)
-    res = riemannian_gradient_flow(W0, loss, 2, t, method, rtol=1e-12, atol=1e-14)
+    res = riemannian_gradient_flow(
+        W0, loss, 2, t, method, rtol=1e-12, atol=1e-14, integrator=integrator
+    )
     assert res.status == 0, res.message
     e = np.exp(2 * np.outer(t, s[:2]))
     sigma = s[:2] * sigma0 * e / (s[:2] - sigma0 + sigma0 * e)
@@ -172,21 +175,25 @@ def test_descent_reports_rank_loss():
     assert len(res.t) == 1 and np.all(np.isfinite(res.loss))
 
 
+@pytest.mark.parametrize("integrator", ["DOP853", "LSODA"])
 @pytest.mark.parametrize("method", ["dense", "manifold"])
-def test_flow_reports_rank_loss(method):
+def test_flow_reports_rank_loss(method, integrator):
     # Aligned, target singular value 0, N = 2: sigma(t) = 1 / (1 + 2 t), below 1e-3 at t=499.5.
     loss, W0, _, _ = _aligned(3, 3, 2, np.array([1.0]), np.array([1.0, 1.0]))
     t = np.linspace(0, 1000, 11)
-    res = riemannian_gradient_flow(W0, loss, 2, t, method, rank_tol=1e-3)
+    res = riemannian_gradient_flow(W0, loss, 2, t, method, rank_tol=1e-3, integrator=integrator)
     assert res.status == -3 and "rank" in res.message
     np.testing.assert_allclose(res.t, t[:5])
     np.testing.assert_allclose(res.singular_values[:, 1], 1 / (1 + 2 * t[:5]), rtol=1e-6)
 
 
-def test_flow_reports_divergence():
+@pytest.mark.parametrize("integrator", ["DOP853", "LSODA"])
+def test_flow_reports_divergence(integrator):
     # L(W) = -||W||^4: the flow blows up in finite time.
     loss = MatrixLoss(lambda W: -(np.sum(W**2) ** 2), lambda W: -4 * np.sum(W**2) * W)
-    res = riemannian_gradient_flow(np.eye(2), loss, 1, [0.0, 1.0], "manifold")
+    res = riemannian_gradient_flow(
+        np.eye(2), loss, 1, [0.0, 1.0], "manifold", integrator=integrator
+    )
     assert res.status == -2 and "divergence" in res.message
     assert np.all(np.isfinite(res.loss))
 
@@ -234,6 +241,7 @@ def test_low_rank_target_runs_without_dense_arrays():
         ({"k": 3}, ValueError, "W0: W has numerical rank 2 < k=3"),
         ({"depth": 0}, ValueError, "depth must be >= 1"),
         ({"method": "rk4"}, ValueError, "method must be 'dense' or 'manifold'"),
+        ({"integrator": "RK45"}, ValueError, "integrator must be 'DOP853' or 'LSODA'"),
         ({"rtol": -1.0}, ValueError, "rtol must be a positive"),
         ({"output": "list"}, ValueError, "output must be"),
         ({"loss": object()}, TypeError, "loss must follow riemlin's loss protocol"),
@@ -284,3 +292,101 @@ def test_generic_losses_are_accepted_like_regression(method):
     c = riemannian_gradient_descent(W0, auto, 3, 0.1, 20)
     d = riemannian_gradient_descent(W0, loss, 3, 0.1, 20)
     np.testing.assert_allclose(c.loss, d.loss, rtol=1e-12)
+
+
+def _factored_state(m, n, k, seed):
+    """A full-rank (U, S, V) far from orthonormal factors and a dense S."""
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((m, k)))[0] + 0.3 * rng.standard_normal((m, k))
+    V = np.linalg.qr(rng.standard_normal((n, k)))[0] + 0.3 * rng.standard_normal((n, k))
+    S = np.diag(rng.uniform(0.5, 2.0, k)) + 0.2 * rng.standard_normal((k, k))
+    return U, S, V
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5, 20])
+def test_factor_velocity_moves_W_along_minus_the_riemannian_gradient(depth):
+    # d/dt (U S V^T) = -A_W(P_T grad L) for any full-rank (U, S, V), and U^T dU = 0 = V^T dV
+    # (which keeps U^T U and V^T V constant). Reference: the SVD point, the manifold's
+    # Riemannian gradient and the dense tangent vector. Both sides are O(1); the
+    # differences are rounding errors amplified by cond(U), cond(V) (< 10 here).
+    from riemlin.flows import _factor_velocity, riemannian_gradient
+
+    m, n, k = 7, 6, 3
+    loss, _ = _problem(m, n, 15, k, seed=depth)
+    U, S, V = _factored_state(m, n, k, seed=depth)
+    dU, dS, dV = _factor_velocity(U, S, V, loss, depth)
+    W_dot = dU @ S @ V.T + U @ dS @ V.T + U @ S @ dV.T
+    manifold = FixedRankDeepLinear(m, n, k, depth)
+    point = manifold.point_from_matrix(U @ S @ V.T)
+    u, _, vt = point
+    Up, M, Vp = riemannian_gradient(manifold, point, loss)
+    expected = -(u @ M @ vt + Up @ vt + u @ Vp.T)
+    scale = np.linalg.norm(expected)
+    assert np.linalg.norm(W_dot - expected) < 1e-13 * scale
+    assert np.abs(U.T @ dU).max() < 1e-13 * scale
+    assert np.abs(V.T @ dV).max() < 1e-13 * scale
+
+
+def test_factor_velocity_of_a_stack_equals_one_state_at_a_time():
+    # The batched path (used for the finite-difference Jacobian of LSODA) against the
+    # single-state path; they differ only in the LAPACK drivers (rounding level).
+    from riemlin.flows import _factor_velocity
+
+    loss, _ = _problem(7, 6, 15, 3, seed=2)
+    states = [_factored_state(7, 6, 3, seed) for seed in range(4)]
+    stacked = _factor_velocity(*(np.array(x) for x in zip(*states)), loss, 4)
+    for i, state in enumerate(states):
+        for one, many in zip(_factor_velocity(*state, loss, 4), stacked):
+            np.testing.assert_allclose(many[i], one, rtol=1e-12, atol=1e-13)
+
+
+class _TwoProductsOnly:
+    """A protocol loss without ``gradient_products`` (the flows must fall back)."""
+
+    def __init__(self, loss):
+        self._loss = loss
+        self.calls = 0
+
+    def value(self, W):
+        return self._loss.value(W)
+
+    def gradient(self, W):
+        return self._loss.gradient(W)
+
+    def gradient_matmul(self, W, B):
+        self.calls += 1
+        return self._loss.gradient_matmul(W, B)
+
+    def gradient_rmatmul(self, W, A):
+        self.calls += 1
+        return self._loss.gradient_rmatmul(W, A)
+
+
+@pytest.mark.parametrize("integrator", ["DOP853", "LSODA"])
+def test_shared_products_give_the_same_flow_as_single_products(integrator):
+    # RegressionLoss.gradient_products (Gram matrices) against the two residual-based
+    # products of the protocol: the right-hand sides agree to rounding (~1e-15). DOP853
+    # then takes the same steps and the end points agree far below the tolerance; LSODA's
+    # step and Newton decisions react to the rounding (measured: 221 vs 227 evaluations),
+    # so there the runs agree to their integration error (rtol = 1e-10), not to rounding.
+    loss, W0 = _problem(seed=12)
+    plain = _TwoProductsOnly(loss)
+    t = [0.0, 0.5, 1.0]
+    a = riemannian_gradient_flow(W0, loss, 3, t, "manifold", rtol=1e-10, integrator=integrator)
+    b = riemannian_gradient_flow(W0, plain, 3, t, "manifold", rtol=1e-10, integrator=integrator)
+    assert a.status == b.status == 0
+    assert plain.calls >= 2 * b.nfev > 0
+    assert _rel(a.W, b.W) < (1e-12 if integrator == "DOP853" else 1e-9)
+
+
+def test_lsoda_and_dop853_agree_on_a_deep_flow():
+    # Depth 20: the stiff case LSODA is offered for. Both end points within their
+    # tolerances of a tight DOP853 reference.
+    loss, W0 = _problem(m=8, n=7, s=20, k=3, seed=13)
+    t = [0.0, 1.0, 2.0]
+    ref = riemannian_gradient_flow(W0, loss, 20, t, "manifold", rtol=1e-12, atol=1e-14)
+    lsoda = riemannian_gradient_flow(
+        W0, loss, 20, t, "manifold", rtol=1e-9, atol=1e-11, integrator="LSODA"
+    )
+    assert ref.status == lsoda.status == 0
+    assert 0 < _rel(lsoda.W, ref.W) < 1e-7

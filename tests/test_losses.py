@@ -8,6 +8,7 @@ from pymanopt.manifolds import FixedRankEmbedded
 
 from riemlin import Loss, MatrixLoss, RegressionLoss, low_rank_target_loss
 from riemlin.ambient import ambient_to_dense
+from riemlin.losses import gradient_products
 
 SHAPES = [(5, 4, 9), (3, 6, 8), (7, 7, 20)]
 
@@ -184,3 +185,52 @@ def test_matrix_loss_bad_input():
         MatrixLoss(lambda W: 0.0, None)
     with pytest.raises(ValueError, match="k must be >= 1"):
         _regression(3, 3, 5).optimum(0)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", ["regression", "few_samples", "callables", "autograd", "low_rank"])
+def test_gradient_products_match_the_single_products(shape, name):
+    m, n, s = shape
+    rng = np.random.default_rng(9)
+    if name == "low_rank":
+        T = (rng.standard_normal((m, 2)), rng.uniform(1, 2, 2), rng.standard_normal((n, 2)))
+        loss = low_rank_target_loss(T)
+    elif name == "few_samples":  # s < n: RegressionLoss uses one shared residual
+        X, Y = rng.standard_normal((n, n - 1)), rng.standard_normal((m, n - 1))
+        loss = RegressionLoss(X, Y, pinv=True)
+    else:
+        loss = _losses(m, n, s)[name]
+    point = _point(m, n, 2)
+    W = (point[0] * point[1]) @ point[2]
+    rng = np.random.default_rng(4)
+    B, A = rng.standard_normal((n, 3)), rng.standard_normal((m, 3))
+    for arg in (W, point):
+        GB, GtA = gradient_products(loss, arg, B, A)
+        # Gram form (W X X^T - Y X^T) against (W X - Y) X^T: rounding of O(1) entries.
+        np.testing.assert_allclose(GB, loss.gradient_matmul(arg, B), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(GtA, loss.gradient_rmatmul(arg, A), rtol=1e-12, atol=1e-12)
+
+
+def test_gradient_products_share_one_gradient_and_fall_back_without_the_method():
+    calls = []
+    T = np.arange(6.0).reshape(2, 3)
+
+    def gradient(W):
+        calls.append(1)
+        return W - T
+
+    loss = MatrixLoss(lambda W: 0.5 * np.sum((W - T) ** 2), gradient)
+    W, B, A = np.ones((2, 3)), np.ones((3, 1)), np.ones((2, 1))
+    GB, GtA = gradient_products(loss, W, B, A)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(GB, (W - T) @ B)
+    np.testing.assert_array_equal(GtA, (W - T).T @ A)
+
+    class Minimal:
+        def gradient_matmul(self, W, B):
+            return ("matmul", B.shape)
+
+        def gradient_rmatmul(self, W, A):
+            return ("rmatmul", A.shape)
+
+    assert gradient_products(Minimal(), W, B, A) == (("matmul", (3, 1)), ("rmatmul", (2, 1)))
