@@ -81,7 +81,7 @@ def run(quick: bool = False, results_dir: Path | None = None) -> list[dict]:
         ms, ks, overs, m_fixed, repeat = [200, 400, 800], [2, 4, 8], [2, 4, 8], 400, 3
     else:
         ms = [1000, 3000, 10000, 30000, 100000]
-        ks, overs, m_fixed, repeat = [2, 5, 10, 20, 50], [2, 4, 8, 16, 32], 10000, 5
+        ks, overs, m_fixed, repeat = [2, 5, 10, 20, 50], [2, 4, 8, 16, 32], 10000, 3
     sweeps = {
         "m": _sweep([(m, 5 if not quick else 2, 5) for m in ms], repeat),
         "k": _sweep([(m_fixed, k, 5) for k in ks], repeat),
