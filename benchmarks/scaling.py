@@ -12,12 +12,17 @@ residual cache never answers):
 * ``nnz`` from 2 to 32 samples per degree of freedom at ``m = n = 1e4``, ``k = 5``:
   expected exponent at most 1 (1 once ``nnz k`` dominates ``(m + n) k^2``).
 
+Times are CPU seconds of the process (``time.process_time``): run with single-threaded
+BLAS (``OPENBLAS_NUM_THREADS=1``) they measure the work, not the waits for a CPU on a
+shared machine.
+
 The fitted log-log exponents are the rows' ratios; the curves are plotted to
 ``scaling.png`` next to the JSON report.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +53,7 @@ def _sweep(configs, repeat):
         key = (m, k, over)
         functions[key] = _iteration(loss, manifold, points)
         sizes[key] = loss.nnz
-    times = compare(functions, repeat=repeat, min_time=0.02)
+    times = compare(functions, repeat=repeat, min_time=0.02, clock=time.process_time)
     return [(m, k, sizes[(m, k, over)], times[(m, k, over)]) for m, k, over in configs]
 
 
