@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import platform
 import sys
@@ -13,7 +14,16 @@ import numpy as np
 
 import riemlin
 
-BENCHMARKS = ["metric_kernels", "factors", "flows", "equivalence", "second_order"]
+BENCHMARKS = [
+    "metric_kernels",
+    "factors",
+    "flows",
+    "equivalence",
+    "second_order",
+    "completion",
+    "deep",
+    "scaling",
+]
 
 
 def main(argv=None) -> int:
@@ -27,7 +37,10 @@ def main(argv=None) -> int:
     rows = []
     for name in args.only or BENCHMARKS:
         module = importlib.import_module(f"benchmarks.{name}")
-        rows.extend(module.run(quick=args.quick))
+        kwargs = {"quick": args.quick}
+        if "results_dir" in inspect.signature(module.run).parameters:
+            kwargs["results_dir"] = args.json.parent  # plots go next to the report
+        rows.extend(module.run(**kwargs))
     width = max(len(r["name"]) for r in rows)
     print(f"{'benchmark':<{width}}  {'size':<22} {'ratio':>9}  goal      ok")
     for r in rows:

@@ -1,0 +1,233 @@
+"""Matrix completion: values and gradients against dense formulas, sparsity at scale,
+recovery with pymanopt at several depths, and input validation."""
+
+import tracemalloc
+
+import numpy as np
+import pymanopt
+import pytest
+import scipy.sparse as sp
+from conftest import fit_loglog_slope
+from pymanopt.manifolds import FixedRankEmbedded
+
+from riemlin import CompletionLoss, FixedRankDeepLinear, Loss, completion_problem
+from riemlin.completion import relative_error
+
+
+def _dense_mask(loss):
+    mask = np.zeros(loss.shape, dtype=bool)
+    mask[loss.rows, loss.cols] = True
+    A = np.zeros(loss.shape)
+    A[loss.rows, loss.cols] = loss.values
+    return mask, A
+
+
+@pytest.mark.parametrize("m, n, k, seed", [(12, 9, 2, 0), (40, 70, 4, 1), (90, 30, 5, 2)])
+def test_value_and_gradient_match_dense(m, n, k, seed):
+    loss, truth = completion_problem(m, n, k, oversampling=2, rng=seed)
+    assert isinstance(loss, Loss)
+    mask, A = _dense_mask(loss)
+    point = FixedRankDeepLinear(m, n, k, rng=seed + 10).random_point()
+    W = (point[0] * point[1]) @ point[2]
+    R = np.where(mask, W - A, 0.0)
+    for arg in (point, W):
+        assert loss.value(arg) == pytest.approx(0.5 * np.sum(R**2), rel=1e-12)
+        G = loss.gradient(arg)
+        assert sp.issparse(G) and G.nnz == loss.nnz
+        np.testing.assert_allclose(G.toarray(), R, atol=1e-12)
+        B = np.random.default_rng(seed).standard_normal((n, 3))
+        C = np.random.default_rng(seed).standard_normal((m, 3))
+        np.testing.assert_allclose(loss.gradient_matmul(arg, B), R @ B, atol=1e-11)
+        np.testing.assert_allclose(loss.gradient_rmatmul(arg, C), R.T @ C, atol=1e-11)
+    assert loss.value(truth) == pytest.approx(0.0, abs=1e-20 * m * n)
+    # every row and column observed, the requested count, no pair twice
+    assert mask.any(axis=1).all() and mask.any(axis=0).all()
+    assert loss.nnz == round(2 * k * (m + n - k)) == mask.sum()
+
+
+def test_gradient_taylor_remainder_is_second_order():
+    loss, _ = completion_problem(30, 25, 3, oversampling=2, rng=3)
+    rng = np.random.default_rng(4)
+    W, D = rng.standard_normal((2, 30, 25))
+    G = loss.gradient(W).toarray()
+    hs = np.logspace(-4, -1, 8)
+    rem = [abs(loss.value(W + h * D) - loss.value(W) - h * np.sum(G * D)) for h in hs]
+    assert fit_loglog_slope(hs, rem) == pytest.approx(2.0, abs=0.1)
+
+
+def test_hessian_vector_product_is_the_mask_of_the_direction():
+    loss, _ = completion_problem(20, 15, 2, oversampling=2, rng=5)
+    mask, _ = _dense_mask(loss)
+    rng = np.random.default_rng(6)
+    U, S, V = (rng.standard_normal(shape) for shape in ((20, 4), (4, 4), (15, 4)))
+    Xi = U @ S @ V.T
+    point = FixedRankDeepLinear(20, 15, 2, rng=0).random_point()
+    for direction in ((U, S, V), Xi):
+        H = loss.hessian_vector_product(point, direction)
+        np.testing.assert_allclose(H.toarray(), np.where(mask, Xi, 0.0), atol=1e-12)
+
+
+def test_residual_cache_follows_the_point_values():
+    loss, _ = completion_problem(40, 30, 3, rng=7)
+    manifold = FixedRankDeepLinear(40, 30, 3, rng=1)
+    x, y = manifold.random_point(), manifold.random_point()
+    vx = loss.value(x)
+    assert loss.gradient(x) is loss.gradient(tuple(a.copy() for a in x))  # cached
+    u = x[0].copy()
+    point = (u, x[1], x[2])
+    assert loss.value(point) == vx
+    u[0, 0] += 1.0  # mutated in place: the cache must not answer with the old residual
+    W = (u * x[1]) @ x[2]
+    mask, A = _dense_mask(loss)
+    assert loss.value(point) == pytest.approx(0.5 * np.sum(np.where(mask, W - A, 0) ** 2))
+    assert loss.value(y) != pytest.approx(vx)
+
+
+def test_unsorted_input_is_accepted_and_sorted():
+    loss = CompletionLoss([2, 0, 1], [0, 1, 1], [3.0, 1.0, 2.0], (3, 2))
+    np.testing.assert_array_equal(loss.rows, [0, 1, 2])
+    np.testing.assert_array_equal(loss.values, [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(
+        loss.gradient(np.zeros((3, 2))).toarray(), -np.array([[0, 1.0], [0, 2], [3, 0]])
+    )
+
+
+def test_no_dense_array_at_20000_by_20000():
+    m = n = 20000
+    k = 3
+    tracemalloc.start()
+    try:
+        loss, truth = completion_problem(m, n, k, rng=0)
+        manifold = FixedRankDeepLinear(m, n, k, depth=3, rng=1)
+        x = manifold.random_point()
+        value = loss.value(x)
+        grad = manifold.riemannian_gradient_from_matrix(x, loss.gradient(x))
+        manifold.retraction(x, -1e-3 * grad)
+        loss.problem(FixedRankEmbedded(m, n, k)).riemannian_gradient(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(value) and loss.nnz == round(5 * k * (m + n - k))
+    # An m x n array of even one byte per entry would take 400 MB.
+    assert peak < m * n / 4, peak
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_conjugate_gradient_recovers_a_small_problem(depth):
+    m, n, k = 80, 60, 3
+    loss, truth = completion_problem(m, n, k, rng=11)
+    manifold = FixedRankDeepLinear(m, n, k, depth=depth, rng=0)
+    x0 = loss.initial_point(k, rng=1)
+    assert relative_error(x0, truth) > 1e-2
+    opt = pymanopt.optimizers.ConjugateGradient(
+        verbosity=0, min_gradient_norm=1e-9 * np.sqrt(loss.value(x0)), max_iterations=3000
+    )
+    res = opt.run(loss.problem(manifold), initial_point=x0)
+    assert relative_error(res.point, truth) < 1e-6, res.stopping_criterion
+
+
+def test_fixed_rank_embedded_matches_depth_one():
+    m, n, k = 50, 40, 2
+    loss, truth = completion_problem(m, n, k, rng=12)
+    x = loss.initial_point(k, rng=2)
+    ours = loss.problem(FixedRankDeepLinear(m, n, k, depth=1)).riemannian_gradient(x)
+    theirs = loss.problem(FixedRankEmbedded(m, n, k)).riemannian_gradient(x)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, atol=1e-10)
+    opt = pymanopt.optimizers.ConjugateGradient(verbosity=0, max_iterations=3000)
+    res = opt.run(loss.problem(FixedRankEmbedded(m, n, k)), initial_point=x)
+    assert relative_error(res.point, truth) < 1e-6
+
+
+def test_trust_regions_with_the_exact_hessian():
+    m, n, k = 60, 50, 2
+    loss, truth = completion_problem(m, n, k, rng=13)
+    problem = loss.problem(FixedRankDeepLinear(m, n, k, depth=3))
+    opt = pymanopt.optimizers.TrustRegions(verbosity=0, min_gradient_norm=1e-8)
+    res = opt.run(problem, initial_point=loss.initial_point(k, rng=3))
+    assert relative_error(res.point, truth) < 1e-6
+
+
+def test_relative_error_against_dense():
+    rng = np.random.default_rng(14)
+    a = FixedRankDeepLinear(30, 20, 3, rng=0).random_point()
+    b = FixedRankDeepLinear(30, 20, 5, rng=1).random_point()
+    A, B = ((p[0] * p[1]) @ p[2] for p in (a, b))
+    assert relative_error(a, b) == pytest.approx(np.linalg.norm(A - B) / np.linalg.norm(B))
+    assert relative_error(b, b) < 1e-14
+    del rng
+
+
+def test_initial_point_is_deterministic_and_accurate_with_dense_sampling():
+    loss, truth = completion_problem(60, 50, 3, oversampling=8, rng=15)
+    a, b = loss.initial_point(3, rng=4), loss.initial_point(3, rng=4)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    # 8 * 3 * 107 of 3000 entries observed: the rescaled sample is close to the truth
+    assert relative_error(a, truth) < 0.5
+
+
+def test_generator_is_seeded():
+    a, ta = completion_problem(50, 40, 2, rng=3)
+    b, tb = completion_problem(50, 40, 2, rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a.rows, b.rows)
+    np.testing.assert_array_equal(a.values, b.values)
+    c, _ = completion_problem(50, 40, 2, rng=4)
+    assert not np.array_equal(a.cols, c.cols)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        (([0, 1], [0, 1], [1.0], (2, 2)), {}, ValueError, "one length"),
+        (([0, 2], [0, 1], [1.0, 2.0], (2, 2)), {}, ValueError, r"rows must hold row indices"),
+        (([0, 1], [0, -1], [1.0, 2.0], (2, 2)), {}, ValueError, "cols must hold column"),
+        (([0.0, 1.0], [0, 1], [1.0, 2.0], (2, 2)), {}, TypeError, "integer row"),
+        (([0, 0], [1, 1], [1.0, 2.0], (2, 2)), {}, ValueError, r"\(0, 1\) is observed 2"),
+        (([0, 1], [0, 1], [1.0, np.nan], (2, 2)), {}, ValueError, "non-finite"),
+        (([], [], [], (2, 2)), {}, ValueError, "at least one"),
+        (([0], [0], [1.0], 4), {}, TypeError, "shape must be a pair"),
+        (([0], [0], [1.0], (0, 2)), {}, ValueError, "shape"),
+        (([[0]], [[0]], [[1.0]], (2, 2)), {}, ValueError, "1-D"),
+    ],
+)
+def test_loss_validation(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        CompletionLoss(*args, **kwargs)
+
+
+def test_point_and_matrix_shape_checks():
+    loss, _ = completion_problem(20, 10, 2, oversampling=2, rng=0)
+    with pytest.raises(ValueError, match="20x10 matrix"):
+        loss.value(np.zeros((10, 20)))
+    bad = FixedRankDeepLinear(20, 12, 2, rng=0).random_point()
+    with pytest.raises(ValueError, match="point of a 20x10"):
+        loss.gradient(bad)
+    with pytest.raises(ValueError, match="manifold is 20x12"):
+        loss.problem(FixedRankDeepLinear(20, 12, 2))
+    with pytest.raises(TypeError, match="FixedRankEmbedded"):
+        loss.problem(object())
+    with pytest.raises(ValueError, match="k must be"):
+        loss.initial_point(11)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(m=5, n=4, k=5), "k must satisfy"),
+        (dict(m=5, n=4, k=2, oversampling=0), "oversampling"),
+        (dict(m=5, n=4, k=2, oversampling=10), "only m\\*n = 20"),
+        (dict(m=5, n=4, k=2, condition=0.5), "condition"),
+        (dict(m=5, n=4, k=2, noise=-1.0), "noise"),
+    ],
+)
+def test_generator_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        completion_problem(**kwargs)
+
+
+def test_noise_and_coverage_at_low_oversampling():
+    loss, truth = completion_problem(30, 40, 1, oversampling=0.1, rng=1, noise=0.5)
+    mask, _ = _dense_mask(loss)
+    assert mask.any(axis=1).all() and mask.any(axis=0).all()
+    assert loss.value(truth) > 0
