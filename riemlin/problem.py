@@ -134,11 +134,20 @@ def matrix_problem(
     def problem_cost(u, s, vt):
         return float(cost(arg(FixedRankPoint(u, s, vt))))
 
+    last = {}  # the argument and gradient at the last point (solvers revisit it)
+
+    def argument_and_gradient(u, s, vt):
+        # Second-order solvers ask for many Hessian-vector products at one point: the
+        # gradient is evaluated once per point (the arrays of a point are not mutated).
+        if not (last and last["u"] is u and last["s"] is s and last["vt"] is vt):
+            W = arg(FixedRankPoint(u, s, vt))
+            last.update(u=u, s=s, vt=vt, W=W, G=checked(gradient(W), "gradient"))
+        return last["W"], last["G"]
+
     @pymanopt.function.numpy(manifold)
     def riemannian_gradient(u, s, vt):
-        point = FixedRankPoint(u, s, vt)
-        G = checked(gradient(arg(point)), "gradient")
-        return manifold.riemannian_gradient_from_matrix(point, G)
+        _, G = argument_and_gradient(u, s, vt)
+        return manifold.riemannian_gradient_from_matrix(FixedRankPoint(u, s, vt), G)
 
     if hessian_vector_product is None:
 
@@ -155,8 +164,7 @@ def matrix_problem(
         def riemannian_hessian(u, s, vt, Up, M, Vp):
             point = FixedRankPoint(u, s, vt)
             xi = FixedRankTangentVector(Up, M, Vp)
-            W = arg(point)
-            G = checked(gradient(W), "gradient")
+            W, G = argument_and_gradient(u, s, vt)
             H = checked(hessian_vector_product(W, direction(point, xi)), "hessian_vector_product")
             return manifold.riemannian_hessian_from_matrix(point, G, H, xi)
 

@@ -591,3 +591,30 @@ def test_matrix_problem_gradient_avoids_the_division_by_singular_value_gaps():
 def test_record_gradient_norms_rejects_non_problems():
     with pytest.raises(TypeError, match="pymanopt.Problem"):
         record_gradient_norms(object())
+
+
+def test_matrix_problem_evaluates_the_gradient_once_per_point():
+    # TrustRegions asks for many Hessian-vector products at one iterate
+    manifold = FixedRankDeepLinear(6, 5, 2, depth=2, rng=0)
+    B = np.random.default_rng(1).standard_normal((6, 5))
+    calls = []
+
+    def gradient(W):
+        calls.append(1)
+        return W - B
+
+    problem = matrix_problem(
+        manifold, lambda W: 0.5 * np.sum((W - B) ** 2), gradient, lambda W, Xi: Xi
+    )
+    x = manifold.random_point()
+    g = problem.riemannian_gradient(x)
+    for seed in range(5):
+        problem.riemannian_hessian(x, manifold.random_tangent_vector(x, rng=seed))
+    assert len(calls) == 1
+    y = manifold.retraction(x, -0.1 * g)
+    problem.riemannian_gradient(y)
+    assert len(calls) == 2
+    # and the cached gradient is the right one at the new point
+    W = manifold.point_to_matrix(y)
+    expected = manifold.riemannian_gradient_from_matrix(y, W - B)
+    assert manifold.norm(y, problem.riemannian_gradient(y) - expected) == 0.0
