@@ -184,7 +184,7 @@ def hessian_weights(s: np.ndarray, depth: int) -> HessianWeights:
     return HessianWeights(T, F)
 
 
-def embedded_hessian(u, s, vt, GV, GtU, GVp, GtUp, HV, HtU):
+def embedded_hessian(u, s, vt, GVp, GtUp, HV, HtU):
     r"""Embedded-metric Riemannian Hessian (Weingarten formula) in coordinates.
 
     .. math::
@@ -192,13 +192,10 @@ def embedded_hessian(u, s, vt, GV, GtU, GVp, GtUp, HV, HtU):
         M = u^\top H v, \quad U_p = (I-uu^\top)(Hv + G V_p S^{-1}), \quad
         V_p = (I-vv^\top)(H^\top u + G^\top U_p S^{-1}),
 
-    with ``GV = G v``, ``GtU = G^T u``, ``GVp = G Vp``, ``GtUp = G^T Up``, ``HV = H v``,
-    ``HtU = H^T u`` and :math:`H = D(\nabla f)(W)[\xi]` (Absil, Mahony, Trumpf, "An
-    extrinsic look at the Riemannian Hessian", 2013; Manopt's
-    ``fixedrankembeddedfactory``). ``GV`` and ``GtU`` are unused here and kept for a
-    uniform signature with :func:`connection_term`.
+    with ``GVp = G Vp``, ``GtUp = G^T Up``, ``HV = H v``, ``HtU = H^T u`` and
+    :math:`H = D(\nabla f)(W)[\xi]` (Absil, Mahony, Trumpf, "An extrinsic look at the
+    Riemannian Hessian", 2013; Manopt's ``fixedrankembeddedfactory``).
     """
-    del GV, GtU
     v = vt.T
     M = u.T @ HV
     Up = HV + GVp / s

@@ -459,7 +459,7 @@ class FixedRankDeepLinear(Manifold):
         GtU, GtUp = GtA[:, :k], GtA[:, k:]
         HV = ambient_matmul(H_xi, vt.T)
         HtU = ambient_rmatmul(H_xi, u)
-        hess_e = _hessian.embedded_hessian(u, s, vt, GV, GtU, GVp, GtUp, HV, HtU)
+        hess_e = _hessian.embedded_hessian(u, s, vt, GVp, GtUp, HV, HtU)
         out = self._finish_hessian(point, hess_e, xi, GV, GtU)
         self._check_finite_result(out, "G", "H_xi", "xi")
         return out
