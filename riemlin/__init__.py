@@ -11,7 +11,7 @@ descent.
 
 from riemlin import factors, hessian, theory  # noqa: F401  (riemlin.hessian)
 from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
-from riemlin.completion import CompletionLoss, completion_problem
+from riemlin.completion import CompletionLineSearcher, CompletionLoss, completion_problem
 from riemlin.diagnostics import check_gradient, check_hessian, check_manifold
 from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
 from riemlin.factors import (
@@ -74,6 +74,7 @@ __all__ = [
     "factor_gradient_descent",
     "factor_gradient_flow",
     "Loss",
+    "CompletionLineSearcher",
     "CompletionLoss",
     "completion_problem",
     "MatrixLoss",

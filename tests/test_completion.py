@@ -1,6 +1,7 @@
 """Matrix completion: values and gradients against dense formulas, sparsity at scale,
 recovery with pymanopt at several depths, and input validation."""
 
+import copy
 import tracemalloc
 
 import numpy as np
@@ -10,8 +11,15 @@ import scipy.sparse as sp
 from conftest import fit_loglog_slope
 from pymanopt.manifolds import FixedRankEmbedded
 
-from riemlin import CompletionLoss, FixedRankDeepLinear, Loss, completion_problem
-from riemlin.completion import relative_error
+from riemlin import (
+    CompletionLineSearcher,
+    CompletionLoss,
+    FixedRankDeepLinear,
+    FixedRankTangentVector,
+    Loss,
+    completion_problem,
+)
+from riemlin.completion import _ROW_GATHER_FROM, _rowdot, relative_error
 
 
 def _dense_mask(loss):
@@ -22,7 +30,9 @@ def _dense_mask(loss):
     return mask, A
 
 
-@pytest.mark.parametrize("m, n, k, seed", [(12, 9, 2, 0), (40, 70, 4, 1), (90, 30, 5, 2)])
+@pytest.mark.parametrize(
+    "m, n, k, seed", [(12, 9, 2, 0), (40, 70, 4, 1), (90, 30, 5, 2), (150, 120, 20, 3)]
+)
 def test_value_and_gradient_match_dense(m, n, k, seed):
     loss, truth = completion_problem(m, n, k, oversampling=2, rng=seed)
     assert isinstance(loss, Loss)
@@ -231,3 +241,177 @@ def test_noise_and_coverage_at_low_oversampling():
     mask, _ = _dense_mask(loss)
     assert mask.any(axis=1).all() and mask.any(axis=0).all()
     assert loss.value(truth) > 0
+
+
+@pytest.mark.parametrize("k", [1, _ROW_GATHER_FROM - 1, _ROW_GATHER_FROM, 40])
+def test_rowdot_both_gather_orders(k):
+    # both code paths (per-term gathers below _ROW_GATHER_FROM, row gathers from it on),
+    # over more entries than one block
+    rng = np.random.default_rng(k)
+    A, B = rng.standard_normal((k, 300)), rng.standard_normal((k, 200))
+    rows, cols = rng.integers(300, size=40000), rng.integers(200, size=40000)
+    expected = np.einsum("ij,ij->i", A.T[rows], B.T[cols])
+    np.testing.assert_allclose(_rowdot(A, B, rows, cols), expected, rtol=1e-13, atol=1e-13)
+
+
+# ---------------------------------------------------------------- the line search
+def _dense_minimizer(loss, W, D):
+    """argmin_t 1/2 ||P_Omega(W + t D - A)||^2, from the dense matrices."""
+    r = W[loss.rows, loss.cols] - loss.values
+    d = D[loss.rows, loss.cols]
+    return -float(r @ d) / float(d @ d)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_linearized_step_is_the_exact_minimizer_along_the_line(depth):
+    m, n, k = 40, 30, 3
+    loss, _ = completion_problem(m, n, k, rng=20)
+    manifold = FixedRankDeepLinear(m, n, k, depth=depth, rng=0)
+    x = manifold.random_point()
+    d = -manifold.riemannian_gradient_from_matrix(x, loss.gradient(x))
+    W, D = (x[0] * x[1]) @ x[2], manifold.tangent_to_matrix(x, d)
+    t = CompletionLineSearcher(loss).linearized_step(x, d)
+    assert t == pytest.approx(_dense_minimizer(loss, W, D), rel=1e-12)
+    # and it is a minimizer: the cost along the line is larger on both sides
+    line = [loss.value(W + s * D) for s in (0.9 * t, t, 1.1 * t)]
+    assert line[1] < line[0] and line[1] < line[2]
+
+
+def test_linearized_step_with_fixed_rank_embedded_tangent_vectors():
+    m, n, k = 40, 30, 3
+    loss, _ = completion_problem(m, n, k, rng=21)
+    manifold = FixedRankEmbedded(m, n, k)
+    x = loss.initial_point(k, rng=0)
+    d = -loss.problem(manifold).riemannian_gradient(x)
+    W, D = (x[0] * x[1]) @ x[2], manifold.embedding(x, d)
+    D = D if isinstance(D, np.ndarray) else D[0] @ D[1] @ D[2].T
+    t = CompletionLineSearcher(loss).linearized_step(x, d)
+    assert t == pytest.approx(_dense_minimizer(loss, W, D), rel=1e-12)
+
+
+def test_search_accepts_the_linearized_step_and_satisfies_armijo():
+    m, n, k = 40, 30, 3
+    loss, _ = completion_problem(m, n, k, rng=22)
+    manifold = FixedRankDeepLinear(m, n, k, depth=2, rng=0)
+    problem = loss.problem(manifold)
+    x = loss.initial_point(k, rng=1)
+    grad = problem.riemannian_gradient(x)
+    d = -grad
+    f0, df0 = loss.value(x), manifold.inner_product(x, grad, d)
+    searcher = CompletionLineSearcher(loss)
+    step, newx = searcher.search(problem.cost, manifold, x, d, f0, df0)
+    t = searcher.linearized_step(x, d)
+    assert step == pytest.approx(t * manifold.norm(x, d), rel=1e-12)
+    assert loss.value(newx) <= f0 + 1e-4 * t * df0
+    assert df0 < 0
+
+
+def test_search_backtracks_and_rejects():
+    loss, _ = completion_problem(40, 30, 3, rng=23)
+    manifold = FixedRankDeepLinear(40, 30, 3, depth=2, rng=0)
+    problem = loss.problem(manifold)
+    x = loss.initial_point(3, rng=1)
+    grad = problem.riemannian_gradient(x)
+    f0, df0 = loss.value(x), -manifold.inner_product(x, grad, grad)
+    searcher = CompletionLineSearcher(loss, contraction_factor=0.25)
+    t = searcher.linearized_step(x, -grad)
+    calls = []
+
+    def first_trial_fails(point):
+        calls.append(point)
+        return np.inf if len(calls) == 1 else problem.cost(point)
+
+    step, _ = searcher.search(first_trial_fails, manifold, x, -grad, f0, df0)
+    assert len(calls) == 2
+    assert step == pytest.approx(0.25 * t * manifold.norm(x, -grad), rel=1e-12)
+    step, same = CompletionLineSearcher(loss, max_iterations=3).search(
+        lambda point: f0 + 1.0, manifold, x, -grad, f0, df0
+    )
+    assert step == 0.0 and same is x
+
+
+def test_direction_the_observations_do_not_see():
+    # only row 0 is observed; a direction that moves only rows 1, 2 is invisible
+    loss = CompletionLoss([0, 0], [0, 1], [1.0, 2.0], (3, 3))
+    u = np.array([[1.0], [0.0], [0.0]])
+    x = FixedRankDeepLinear(3, 3, 1).random_point()
+    x = type(x)(u, x[1], x[2])
+    d = FixedRankTangentVector(np.array([[0.0], [1.0], [0.0]]), np.zeros((1, 1)), np.zeros((3, 1)))
+    searcher = CompletionLineSearcher(loss)
+    assert np.isnan(searcher.linearized_step(x, d))
+    trials = []
+
+    class Recording(FixedRankDeepLinear):
+        def retraction(self, point, tangent_vector):
+            trials.append(tangent_vector)
+            return super().retraction(point, tangent_vector)
+
+    manifold = Recording(3, 3, 1)
+    searcher.search(loss.value, manifold, x, d, loss.value(x), 0.0)
+    # the fallback first trial is the unit step t = 1 / ||d||_x
+    np.testing.assert_allclose(trials[0].Up, d.Up / manifold.norm(x, d), rtol=1e-14)
+
+
+def test_searcher_is_copied_without_the_loss():
+    loss, _ = completion_problem(40, 30, 3, rng=24)
+    searcher = CompletionLineSearcher(loss, 1e-3, 0.3, 7)
+    twin = copy.deepcopy(searcher)
+    assert twin.loss is loss
+    assert (twin.sufficient_decrease, twin.contraction_factor, twin.max_iterations) == (
+        1e-3,
+        0.3,
+        7,
+    )
+    assert "CompletionLineSearcher" in repr(twin)
+
+
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((np.eye(3),), TypeError, "CompletionLoss"),
+        ((None, 0.0), ValueError, "sufficient_decrease"),
+        ((None, 1.0), ValueError, "sufficient_decrease"),
+        ((None, 1e-4, 1.5), ValueError, "contraction_factor"),
+        ((None, 1e-4, True), ValueError, "contraction_factor"),
+        ((None, 1e-4, 0.5, 0), ValueError, "max_iterations"),
+    ],
+)
+def test_line_searcher_validation(args, error, match):
+    loss, _ = completion_problem(10, 10, 1, rng=0)
+    args = tuple(loss if a is None and i == 0 else a for i, a in enumerate(args))
+    with pytest.raises(error, match=match):
+        CompletionLineSearcher(*args)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_conjugate_gradient_with_the_line_searcher(depth):
+    # Same problem and start for pymanopt's default AdaptiveLineSearcher and the exact
+    # linearized step: both recover the truth, the exact step in fewer iterations
+    # (measured 36 vs 50 at depth 1, 81 vs 94 at depth 4).
+    m, k = 300, 5
+    loss, truth = completion_problem(m, m, k, rng=11)
+    x0 = loss.initial_point(k, rng=1)
+    problem = loss.problem(FixedRankDeepLinear(m, m, k, depth=depth))
+    iterations = []
+    for searcher in (CompletionLineSearcher(loss), None):
+        opt = pymanopt.optimizers.ConjugateGradient(
+            verbosity=0,
+            min_gradient_norm=1e-9 * np.sqrt(loss.value(x0)),
+            max_iterations=1000,
+            line_searcher=searcher,
+        )
+        res = opt.run(problem, initial_point=x0)
+        assert relative_error(res.point, truth) < 1e-6, res.stopping_criterion
+        iterations.append(res.iterations)
+    assert iterations[0] < iterations[1]
+
+
+def test_line_searcher_with_fixed_rank_embedded():
+    m, k = 300, 5
+    loss, truth = completion_problem(m, m, k, rng=11)
+    opt = pymanopt.optimizers.ConjugateGradient(
+        verbosity=0, max_iterations=1000, line_searcher=CompletionLineSearcher(loss)
+    )
+    x0 = loss.initial_point(k, rng=1)
+    res = opt.run(loss.problem(FixedRankEmbedded(m, m, k)), initial_point=x0)
+    assert relative_error(res.point, truth) < 1e-6
