@@ -12,28 +12,29 @@ path, so ``eta`` is below the inverse curvature of both iterations) until
   depth-``N`` metric; cost per step independent of ``N``);
 * ``riemlin.factor_gradient_descent`` (numpy, the ``N`` layers; it also checks the rank
   of the product by an SVD every step);
-* a plain PyTorch loop on the layers (CPU, float64, autograd, one thread: the products
-  are 64 x 64), if torch is installed (``pip install riemlin[bench]``).
+* a plain PyTorch loop on the layers (CPU, float64, autograd), if torch is installed
+  (``pip install riemlin[bench]``).
 
-The number of steps each method needs is found first, by running it until the loss is
-below the tolerance (the wall time of these runs is recorded too, but they run one after
-the other). Every method costs the same per step along the way, so the time to the
-tolerance is the number of steps times the seconds per step, and the seconds per step
-are measured side by side: runs of 200 steps (fewer if the method needs fewer) from the
-same start, interleaved in three rounds (:func:`benchmarks._timing.compare`). The ratio
-is layer time over Riemannian time. (Timing the full runs side by side would take hours
-at depth 100, where the layers need ~12000 steps of ~50 ms.)
+The methods run side by side to the tolerance: in chunks of 200 steps, taken in turn
+(one chunk of each method, then the next chunk of each), each chunk timed, until every
+method is below the tolerance. A method's time to the tolerance is the sum of its chunks,
+the last one counted up to the step that reached the tolerance (pro rata). So a slow
+phase of the machine hits all methods alike, and no run is repeated (at depth 100 the
+layers need ~12000 steps of 20-35 ms). All run single-threaded (torch by
+``torch.set_num_threads(1)``, BLAS by ``threadpoolctl`` when installed, which the
+``bench`` extra does): the products are 64 x 64, where threads only add synchronization,
+and a threaded BLAS slows down several-fold whenever another process holds a core.
+The ratio is layer time over Riemannian time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from functools import partial
 
 import numpy as np
 
-from benchmarks._timing import compare
 from riemlin import RegressionLoss, balanced_factors
 from riemlin.factor_flows import factor_gradient_descent
 from riemlin.flows import riemannian_gradient_descent
@@ -63,22 +64,6 @@ def _steps_to(losses, target) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
-def _steps_needed(descend, start, target, chunk, limit):
-    """Steps until the loss is below ``target``, by chunks of ``chunk`` steps (untimed).
-
-    ``descend(start, n)`` runs ``n`` steps and returns ``(losses, end)`` with the
-    ``n + 1`` losses of the run and the state to continue from.
-    """
-    done = 0
-    while done < limit:
-        losses, start = descend(start, chunk)
-        hit = _steps_to(losses, target)
-        if hit is not None:
-            return done + hit
-        done += chunk
-    raise RuntimeError(f"descent did not reach the tolerance in {limit} steps")
-
-
 def _riemannian_chunk(loss, depth, k, step):
     def descend(point, n):
         res = riemannian_gradient_descent(point, loss, depth, step, n, k=k, output="point")
@@ -97,30 +82,70 @@ def _factor_chunk(loss, step):
     return descend
 
 
-def _torch_descent(layers, X, Y, step, target, max_steps, check=True):
+def _torch_chunk(X, Y, step):
+    """Layer descent in PyTorch, by chunks; the state is the list of layer tensors."""
     torch.set_num_threads(1)  # 64 x 64 products: threads only add synchronization
-    Ws = [torch.tensor(W, dtype=torch.float64, requires_grad=True) for W in layers]
     Xt, Yt = torch.tensor(X), torch.tensor(Y)
-    for i in range(max_steps + 1):
-        out = Xt
-        for W in Ws:
-            out = W @ out
-        value = 0.5 * torch.sum((out - Yt) ** 2)
-        if float(value.detach()) <= target:
-            return i
-        grads = torch.autograd.grad(value, Ws)
-        with torch.no_grad():
-            for W, G in zip(Ws, grads):
-                W -= step * G
-    if not check:
-        return max_steps
-    raise RuntimeError(f"torch layer descent did not reach the tolerance in {max_steps} steps")
+
+    def descend(Ws, n):
+        if not isinstance(Ws[0], torch.Tensor):
+            Ws = [torch.tensor(W, dtype=torch.float64, requires_grad=True) for W in Ws]
+        losses = []
+        for i in range(n + 1):
+            out = Xt
+            for W in Ws:
+                out = W @ out
+            value = 0.5 * torch.sum((out - Yt) ** 2)
+            losses.append(float(value.detach()))
+            if i == n:
+                break
+            grads = torch.autograd.grad(value, Ws)
+            with torch.no_grad():
+                for W, G in zip(Ws, grads):
+                    W -= step * G
+        return losses, Ws
+
+    return descend
 
 
-def _per_step(functions: dict, steps: dict) -> dict:
-    """Seconds per step of each method, measured side by side on runs of ``steps[name]`` steps."""
-    seconds = compare(functions, repeat=3, min_time=0.0)
-    return {name: seconds[name] / steps[name] for name in functions}
+def _race(methods: dict, target: float, chunk: int, limit: int):
+    """Run the methods in turn by chunks until each is below ``target``.
+
+    ``methods[name] = (descend, start)``, ``descend(state, n)`` runs ``n`` steps and
+    returns the ``n + 1`` losses and the state to continue from. Returns the steps to
+    the tolerance and the seconds they took (the last chunk pro rata).
+    """
+    states = {name: start for name, (_, start) in methods.items()}
+    done = dict.fromkeys(methods, 0)
+    seconds = dict.fromkeys(methods, 0.0)
+    steps = {}
+    while len(steps) < len(methods):
+        for name, (descend, _) in methods.items():
+            if name in steps:
+                continue
+            begin = time.perf_counter()
+            losses, state = descend(states[name], chunk)
+            elapsed = time.perf_counter() - begin
+            hit = _steps_to(losses, target)
+            if hit is not None:
+                steps[name] = done[name] + hit
+                seconds[name] += elapsed * hit / chunk
+                continue
+            seconds[name] += elapsed
+            done[name] += chunk
+            states[name] = state
+            if done[name] >= limit:
+                raise RuntimeError(f"{name} did not reach the tolerance in {limit} steps")
+    return steps, seconds
+
+
+def _blas_single_thread():
+    """A context limiting BLAS to one thread (threadpoolctl), or a no-op without it."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext(), "default (threadpoolctl not installed)"
+    return threadpool_limits(limits=1, user_api="blas"), 1
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -135,90 +160,50 @@ def run(quick: bool = False) -> list[dict]:
     W_opt = loss.optimum(k)[0]
     s_path = 1.1 * max(np.linalg.norm(W0, 2), np.linalg.norm(W_opt, 2))
     rows = []
-    for depth in depths:
-        step = 1.0 / (depth * s_path ** (2 * (depth - 1) / depth) * xnorm2)
-        layers = balanced_factors(W0, (m,) + (hidden,) * (depth - 1) + (m,), rng=1)
-        steps, full_run = {}, {}
-        for name, descend, start in (
-            ("riemannian", _riemannian_chunk(loss, depth, k, step), W0),
-            ("layers (numpy)", _factor_chunk(loss, step), layers),
-        ):
-            begin = time.perf_counter()
-            steps[name] = _steps_needed(descend, start, target, 50, 200000)
-            full_run[name] = time.perf_counter() - begin
-        if torch is not None:
-            begin = time.perf_counter()
-            steps["layers (torch)"] = _torch_descent(layers, loss.X, loss.Y, step, target, 200000)
-            full_run["layers (torch)"] = time.perf_counter() - begin
-        # the timed runs: the same number of steps for each, from the same start
-        n = {name: min(chunk, max(count, 1)) for name, count in steps.items()}
-        functions = {
-            "riemannian": partial(
-                riemannian_gradient_descent,
-                W0,
-                loss,
-                depth,
-                step,
-                n["riemannian"],
-                k=k,
-                output="point",
-            ),
-            "layers (numpy)": partial(
-                factor_gradient_descent,
-                layers,
-                loss,
-                step,
-                n["layers (numpy)"],
-                record_every=n["layers (numpy)"],
-            ),
-        }
-        if torch is not None:
-            functions["layers (torch)"] = partial(
-                _torch_descent,
-                layers,
-                loss.X,
-                loss.Y,
-                step,
-                -np.inf,
-                n["layers (torch)"],
-                check=False,
+    limits, blas_threads = _blas_single_thread()
+    with limits:
+        for depth in depths:
+            step = 1.0 / (depth * s_path ** (2 * (depth - 1) / depth) * xnorm2)
+            layers = balanced_factors(W0, (m,) + (hidden,) * (depth - 1) + (m,), rng=1)
+            methods = {
+                "riemannian": (_riemannian_chunk(loss, depth, k, step), W0),
+                "layers (numpy)": (_factor_chunk(loss, step), layers),
+            }
+            if torch is not None:
+                methods["layers (torch)"] = (_torch_chunk(loss.X, loss.Y, step), layers)
+            steps, seconds = _race(methods, target, chunk, 200000)
+            print(
+                f"  deep N={depth}: steps {steps}, seconds "
+                + ", ".join(f"{name} {v:.3g}" for name, v in seconds.items()),
+                file=sys.stderr,
+                flush=True,
             )
-        per_step = _per_step(functions, n)
-        seconds = {name: per_step[name] * steps[name] for name in per_step}
-        size = f"N={depth} widths {hidden} m=n={m} k={k}"
-        common = {
-            "benchmark": "deep",
-            "size": size,
-            "goal": "> 1",
-            "step": step,
-            "tolerance": f"L - L* <= {rtol:g} (L(0) - L*)",
-            "steps": steps,
-            "seconds_per_step": per_step,
-            "seconds": seconds,
-            "full_run_seconds": full_run,
-            "initial_gap": float(gap0),
-        }
-        print(
-            f"  deep N={depth}: steps {steps}, s/step "
-            + ", ".join(f"{name} {v:.3g}" for name, v in per_step.items()),
-            file=sys.stderr,
-            flush=True,
-        )
-        for name in functions:
-            if name == "riemannian":
-                continue
-            ratio = seconds[name] / seconds["riemannian"]
-            rows.append(
-                {
-                    **common,
-                    "name": f"layer GD ({name[8:-1]}) / Riemannian GD, time to tolerance",
-                    "ratio": ratio,
-                    "meets_goal": bool(ratio > 1),
-                    **(
-                        {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
-                        if name == "layers (torch)"
-                        else {}
-                    ),
-                }
-            )
+            common = {
+                "benchmark": "deep",
+                "size": f"N={depth} widths {hidden} m=n={m} k={k}",
+                "goal": "> 1",
+                "step": step,
+                "tolerance": f"L - L* <= {rtol:g} (L(0) - L*)",
+                "steps": steps,
+                "seconds": seconds,
+                "seconds_per_step": {name: seconds[name] / steps[name] for name in steps},
+                "blas_threads": blas_threads,
+                "initial_gap": float(gap0),
+            }
+            for name in methods:
+                if name == "riemannian":
+                    continue
+                ratio = seconds[name] / seconds["riemannian"]
+                extra = {}
+                if name == "layers (torch)":
+                    extra = {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+                rows.append(
+                    {
+                        **common,
+                        "name": f"layer GD ({name[8:-1]}) / Riemannian GD, time to tolerance",
+                        "ratio": ratio,
+                        "meets_goal": bool(ratio > 1),
+                        **extra,
+                    }
+                )
     return rows
