@@ -2,8 +2,9 @@
 
 :func:`riemlin.completion_problem` at ``m = n = 50000``, ``k = 10`` (about
 ``5 k (m + n - k)`` = 5.0e6 observed entries), spectral start
-(:meth:`~riemlin.CompletionLoss.initial_point`), ConjugateGradient on
-``FixedRankDeepLinear`` at depths 1, 2 and 4 until the relative error to the ground truth
+(:meth:`~riemlin.CompletionLoss.initial_point`), ConjugateGradient with
+:class:`riemlin.CompletionLineSearcher` on ``FixedRankDeepLinear`` at depths 1, 2 and 4
+until the relative error to the ground truth
 is below ``1e-6`` (the run stops when the gradient norm falls below ``1e-9`` times its
 initial value; if the error is still above the target, it continues from there with a
 hundred times smaller threshold). Reported per run: iterations, seconds, the relative
@@ -21,6 +22,10 @@ tracemalloc):
   a subclass whose ``_apply_ambient`` is re-associated right to left
   (``U @ (S @ (V.T @ matrix))``), i.e. ``FixedRankEmbedded`` with that one fix.
 * depth 4 vs depth 1.
+
+Last, the effect of the line search: iterations to the target with pymanopt's default
+``AdaptiveLineSearcher`` against ``CompletionLineSearcher`` at ``1000 x 1000``, ``k = 10``,
+depths 1 and 4 (capped at 2000 iterations).
 """
 
 from __future__ import annotations

@@ -120,6 +120,7 @@ class CompletionLoss:
     See Also
     --------
     completion_problem : A seeded synthetic problem with its ground truth.
+    CompletionLineSearcher : The exact linearized step, for pymanopt's solvers.
 
     References
     ----------
