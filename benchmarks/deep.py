@@ -18,7 +18,9 @@ path, so ``eta`` is below the inverse curvature of both iterations) until
 The methods run side by side to the tolerance: in chunks of 200 steps, taken in turn
 (one chunk of each method, then the next chunk of each), each chunk timed, until every
 method is below the tolerance. A method's time to the tolerance is the sum of its chunks,
-the last one counted up to the step that reached the tolerance (pro rata). So a slow
+the last one counted up to the step that reached the tolerance (pro rata). The numpy
+layer runs keep only each chunk's last iterate (``record_every``), so the time is that of
+the descent, not of ``FlowResult``'s per-iterate diagnostics. So a slow
 phase of the machine hits all methods alike, and no run is repeated (at depth 100 the
 layers need ~12000 steps of 20-35 ms). All run single-threaded (torch by
 ``torch.set_num_threads(1)``, BLAS by ``threadpoolctl`` when installed, which the
@@ -73,9 +75,12 @@ def _riemannian_chunk(loss, depth, k, step):
     return descend
 
 
-def _factor_chunk(loss, step):
+def _factor_chunk(loss, step, record=True):
+    # record=False keeps only the chunk's last iterate: FlowResult computes diagnostics
+    # (product, imbalance norms by SVD, singular values) for every recorded iterate,
+    # which at depth 100 costs three times the descent itself.
     def descend(layers, n):
-        res = factor_gradient_descent(layers, loss, step, n)
+        res = factor_gradient_descent(layers, loss, step, n, record_every=1 if record else n)
         assert res.status == 0, res.message
         return res.loss, res.factors
 
@@ -111,21 +116,28 @@ def _torch_chunk(X, Y, step):
 def _race(methods: dict, target: float, chunk: int, limit: int):
     """Run the methods in turn by chunks until each is below ``target``.
 
-    ``methods[name] = (descend, start)``, ``descend(state, n)`` runs ``n`` steps and
-    returns the ``n + 1`` losses and the state to continue from. Returns the steps to
-    the tolerance and the seconds they took (the last chunk pro rata).
+    ``methods[name] = (descend, start, locate)``: ``descend(state, n)`` runs ``n`` steps
+    (timed) and returns the losses it recorded, first and last included, and the state
+    to continue from. If it records only those two, ``locate(state, n)`` reruns the
+    chunk in which the loss fell below ``target`` with every loss recorded (untimed), to
+    find the exact step; descent with a step below the inverse curvature decreases the
+    loss monotonically, so the chunk's last loss tells whether the target was crossed.
+    Returns the steps to the tolerance and the seconds they took (the last chunk pro
+    rata).
     """
-    states = {name: start for name, (_, start) in methods.items()}
+    states = {name: start for name, (_, start, _) in methods.items()}
     done = dict.fromkeys(methods, 0)
     seconds = dict.fromkeys(methods, 0.0)
     steps = {}
     while len(steps) < len(methods):
-        for name, (descend, _) in methods.items():
+        for name, (descend, _, locate) in methods.items():
             if name in steps:
                 continue
             begin = time.perf_counter()
             losses, state = descend(states[name], chunk)
             elapsed = time.perf_counter() - begin
+            if locate is not None and losses[-1] <= target:
+                losses = locate(states[name], chunk)[0]
             hit = _steps_to(losses, target)
             if hit is not None:
                 steps[name] = done[name] + hit
@@ -166,11 +178,15 @@ def run(quick: bool = False) -> list[dict]:
             step = 1.0 / (depth * s_path ** (2 * (depth - 1) / depth) * xnorm2)
             layers = balanced_factors(W0, (m,) + (hidden,) * (depth - 1) + (m,), rng=1)
             methods = {
-                "riemannian": (_riemannian_chunk(loss, depth, k, step), W0),
-                "layers (numpy)": (_factor_chunk(loss, step), layers),
+                "riemannian": (_riemannian_chunk(loss, depth, k, step), W0, None),
+                "layers (numpy)": (
+                    _factor_chunk(loss, step, record=False),
+                    layers,
+                    _factor_chunk(loss, step),
+                ),
             }
             if torch is not None:
-                methods["layers (torch)"] = (_torch_chunk(loss.X, loss.Y, step), layers)
+                methods["layers (torch)"] = (_torch_chunk(loss.X, loss.Y, step), layers, None)
             steps, seconds = _race(methods, target, chunk, 200000)
             print(
                 f"  deep N={depth}: steps {steps}, seconds "
