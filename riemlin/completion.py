@@ -414,17 +414,20 @@ class CompletionLineSearcher:
     The search tries :math:`t^\star` first and then backtracks along the retraction
     :math:`R_W(t\xi)` until the Armijo condition
     :math:`L(R_W(t\xi)) \le L(W) + c\,t\,\mathrm{D}L(W)[\xi]` holds (Vandereycken 2013,
-    section 4.3). The retraction agrees with the line to second order, so :math:`t^\star`
-    is accepted almost always: one cost evaluation and one :math:`O(|\Omega| k)`
-    row-wise product per iteration. The numerator is the directional derivative, which
-    does not depend on the metric, so the same search serves every depth of
+    section 4.3). The retraction leaves the line only by :math:`O(t^2)` terms normal to
+    :math:`\mathcal M_k`, which change the loss through the residual alone, so
+    :math:`t^\star` is nearly always accepted (in all 348 searches of six solves,
+    ``1000 x 1000`` with ``k = 10`` and ``2000 x 2000`` with ``k = 5`` at depths 1, 2
+    and 4): one cost evaluation and one :math:`O(|\Omega| k)` row-wise product per
+    iteration. The numerator is the directional derivative, which does not depend on
+    the metric, so the same search serves every depth of
     :class:`~riemlin.FixedRankDeepLinear` and pymanopt's ``FixedRankEmbedded`` (whose
     tangent vectors are the same triples ``(Up, M, Vp)``).
 
     pymanopt's default (``AdaptiveLineSearcher``) guesses the step from the previous
-    one; on completion that makes ``ConjugateGradient`` take many more iterations,
-    most of all at depth > 1, where the metric rescales the directions
-    (``docs/guide/scale.md`` has the figures).
+    one. On completion that costs ``ConjugateGradient`` 13-42% more iterations on easy
+    problems and can stall it on large, poorly started ones (``docs/guide/scale.md``
+    has the figures).
 
     Parameters
     ----------
@@ -441,7 +444,8 @@ class CompletionLineSearcher:
     Raises
     ------
     TypeError
-        If ``loss`` is not a :class:`CompletionLoss`.
+        If ``loss`` is not a :class:`CompletionLoss`, or ``max_iterations`` is not an
+        int.
     ValueError
         For constants outside their ranges.
 
@@ -544,7 +548,8 @@ class CompletionLineSearcher:
         f0 : float
             The cost at ``x``.
         df0 : float
-            The directional derivative of the cost at ``x`` along ``d`` (negative).
+            The directional derivative of the cost at ``x`` along ``d``. If it is not
+            negative (or ``d`` is zero) the search returns ``(0.0, x)`` at once.
 
         Returns
         -------
@@ -553,10 +558,14 @@ class CompletionLineSearcher:
         newx : point
             The next iterate.
         """
-        norm_d = manifold.norm(x, d)
+        norm_d = float(manifold.norm(x, d))
+        if not (df0 < 0.0 and np.isfinite(norm_d) and norm_d > 0.0):
+            return 0.0, x  # not a descent direction (pymanopt's solvers then restart)
         t = self.linearized_step(x, d)
         if not (np.isfinite(t) and t > 0.0):
-            t = 1.0 / norm_d  # not seen by the observations: a unit step, then backtrack
+            # P_Omega(d) = 0 (the observations do not see d), or t* <= 0, which for a
+            # descent direction means rounding: a unit step, then backtrack
+            t = 1.0 / norm_d
         for _ in range(self.max_iterations):
             newx = manifold.retraction(x, t * d)
             newf = objective(newx)

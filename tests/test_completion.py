@@ -330,11 +330,67 @@ def test_search_backtracks_and_rejects():
     assert step == 0.0 and same is x
 
 
+def _search_setup(seed=25):
+    loss, _ = completion_problem(40, 30, 3, rng=seed)
+    manifold = FixedRankDeepLinear(40, 30, 3, depth=2, rng=0)
+    problem = loss.problem(manifold)
+    x = loss.initial_point(3, rng=1)
+    grad = problem.riemannian_gradient(x)
+    d = -grad
+    return loss, manifold, x, d, loss.value(x), manifold.inner_product(x, grad, d)
+
+
+def test_search_backtracks_on_insufficient_decrease():
+    # a decrease of half what Armijo asks for at t* is refused; the halved step is taken
+    loss, manifold, x, d, f0, df0 = _search_setup()
+    searcher = CompletionLineSearcher(loss, sufficient_decrease=0.1)
+    t = searcher.linearized_step(x, d)
+    calls = []
+
+    def objective(point):
+        calls.append(point)
+        trial = t * 0.5 ** (len(calls) - 1)
+        return f0 + 0.5 * 0.1 * trial * df0 if len(calls) == 1 else f0 + 0.1 * trial * df0
+
+    step, _ = searcher.search(objective, manifold, x, d, f0, df0)
+    assert len(calls) == 2
+    assert step == pytest.approx(0.5 * t * manifold.norm(x, d), rel=1e-12)
+
+
+def test_search_gives_up_but_keeps_a_decrease():
+    # no trial meets Armijo, the last one still decreases the cost: it is taken
+    loss, manifold, x, d, f0, df0 = _search_setup()
+    searcher = CompletionLineSearcher(loss, max_iterations=3)
+    t = searcher.linearized_step(x, d)
+    small = 0.5 * 1e-4 * (t / 4) * abs(df0)  # below what Armijo asks of every trial
+    assert f0 - small < f0
+    step, newx = searcher.search(lambda p: f0 - small, manifold, x, d, f0, df0)
+    assert step == pytest.approx(0.25 * t * manifold.norm(x, d), rel=1e-12)
+    assert newx is not x
+
+
+@pytest.mark.parametrize("case", ["ascent", "zero"])
+def test_search_refuses_non_descent_directions(case):
+    loss, manifold, x, d, f0, df0 = _search_setup()
+    calls = []
+
+    def objective(point):
+        calls.append(point)
+        return f0
+
+    if case == "ascent":
+        step, same = CompletionLineSearcher(loss).search(objective, manifold, x, -d, f0, -df0)
+    else:
+        zero = manifold.zero_vector(x)
+        step, same = CompletionLineSearcher(loss).search(objective, manifold, x, zero, f0, 0.0)
+    assert step == 0.0 and same is x and not calls
+
+
 def test_direction_the_observations_do_not_see():
     # only row 0 is observed; a direction that moves only rows 1, 2 is invisible
     loss = CompletionLoss([0, 0], [0, 1], [1.0, 2.0], (3, 3))
     u = np.array([[1.0], [0.0], [0.0]])
-    x = FixedRankDeepLinear(3, 3, 1).random_point()
+    x = FixedRankDeepLinear(3, 3, 1, rng=0).random_point()
     x = type(x)(u, x[1], x[2])
     d = FixedRankTangentVector(np.array([[0.0], [1.0], [0.0]]), np.zeros((1, 1)), np.zeros((3, 1)))
     searcher = CompletionLineSearcher(loss)
@@ -347,7 +403,9 @@ def test_direction_the_observations_do_not_see():
             return super().retraction(point, tangent_vector)
 
     manifold = Recording(3, 3, 1)
-    searcher.search(loss.value, manifold, x, d, loss.value(x), 0.0)
+    # the true derivative along d is 0 (a search would stop at once); pass a negative
+    # one to reach the fallback, as rounding can when t* comes out <= 0
+    searcher.search(loss.value, manifold, x, d, loss.value(x), -1.0)
     # the fallback first trial is the unit step t = 1 / ||d||_x
     np.testing.assert_allclose(trials[0].Up, d.Up / manifold.norm(x, d), rtol=1e-14)
 
