@@ -20,12 +20,14 @@ The methods run side by side to the tolerance: in chunks of 200 steps, taken in 
 method is below the tolerance. A method's time to the tolerance is the sum of its chunks,
 the last one counted up to the step that reached the tolerance (pro rata). The numpy
 layer runs keep only each chunk's last iterate (``record_every``), so the time is that of
-the descent, not of ``FlowResult``'s per-iterate diagnostics. So a slow
-phase of the machine hits all methods alike, and no run is repeated (at depth 100 the
-layers need ~12000 steps of 20-35 ms). All run single-threaded (torch by
-``torch.set_num_threads(1)``, BLAS by ``threadpoolctl`` when installed, which the
-``bench`` extra does): the products are 64 x 64, where threads only add synchronization,
-and a threaded BLAS slows down several-fold whenever another process holds a core.
+the descent, not of ``FlowResult``'s per-iterate diagnostics. Interleaving spreads slow
+phases of the machine over all methods (on average: chunks are equal in steps, not in
+seconds, and the slower methods run alone once the faster ones are done), and no run is
+repeated (at depth 100 the layers need ~12000 steps of 20-60 ms). All run
+single-threaded (torch by ``torch.set_num_threads(1)``, BLAS by ``threadpoolctl`` when
+installed, which the ``bench`` extra does): the products are 64 x 64, where threads only
+add synchronization, and a threaded BLAS slows down several-fold whenever another
+process holds a core.
 The ratio is layer time over Riemannian time.
 """
 
