@@ -289,47 +289,6 @@ def test_linearized_step_with_fixed_rank_embedded_tangent_vectors():
     assert t == pytest.approx(_dense_minimizer(loss, W, D), rel=1e-12)
 
 
-def test_search_accepts_the_linearized_step_and_satisfies_armijo():
-    m, n, k = 40, 30, 3
-    loss, _ = completion_problem(m, n, k, rng=22)
-    manifold = FixedRankDeepLinear(m, n, k, depth=2, rng=0)
-    problem = loss.problem(manifold)
-    x = loss.initial_point(k, rng=1)
-    grad = problem.riemannian_gradient(x)
-    d = -grad
-    f0, df0 = loss.value(x), manifold.inner_product(x, grad, d)
-    searcher = CompletionLineSearcher(loss)
-    step, newx = searcher.search(problem.cost, manifold, x, d, f0, df0)
-    t = searcher.linearized_step(x, d)
-    assert step == pytest.approx(t * manifold.norm(x, d), rel=1e-12)
-    assert loss.value(newx) <= f0 + 1e-4 * t * df0
-    assert df0 < 0
-
-
-def test_search_backtracks_and_rejects():
-    loss, _ = completion_problem(40, 30, 3, rng=23)
-    manifold = FixedRankDeepLinear(40, 30, 3, depth=2, rng=0)
-    problem = loss.problem(manifold)
-    x = loss.initial_point(3, rng=1)
-    grad = problem.riemannian_gradient(x)
-    f0, df0 = loss.value(x), -manifold.inner_product(x, grad, grad)
-    searcher = CompletionLineSearcher(loss, contraction_factor=0.25)
-    t = searcher.linearized_step(x, -grad)
-    calls = []
-
-    def first_trial_fails(point):
-        calls.append(point)
-        return np.inf if len(calls) == 1 else problem.cost(point)
-
-    step, _ = searcher.search(first_trial_fails, manifold, x, -grad, f0, df0)
-    assert len(calls) == 2
-    assert step == pytest.approx(0.25 * t * manifold.norm(x, -grad), rel=1e-12)
-    step, same = CompletionLineSearcher(loss, max_iterations=3).search(
-        lambda point: f0 + 1.0, manifold, x, -grad, f0, df0
-    )
-    assert step == 0.0 and same is x
-
-
 def _search_setup(seed=25):
     loss, _ = completion_problem(40, 30, 3, rng=seed)
     manifold = FixedRankDeepLinear(40, 30, 3, depth=2, rng=0)
@@ -338,6 +297,35 @@ def _search_setup(seed=25):
     grad = problem.riemannian_gradient(x)
     d = -grad
     return loss, manifold, x, d, loss.value(x), manifold.inner_product(x, grad, d)
+
+
+def test_search_accepts_the_linearized_step_and_satisfies_armijo():
+    loss, manifold, x, d, f0, df0 = _search_setup(22)
+    searcher = CompletionLineSearcher(loss)
+    step, newx = searcher.search(loss.value, manifold, x, d, f0, df0)
+    t = searcher.linearized_step(x, d)
+    assert step == pytest.approx(t * manifold.norm(x, d), rel=1e-12)
+    assert loss.value(newx) <= f0 + 1e-4 * t * df0
+    assert df0 < 0
+
+
+def test_search_backtracks_and_rejects():
+    loss, manifold, x, d, f0, df0 = _search_setup(23)
+    searcher = CompletionLineSearcher(loss, contraction_factor=0.25)
+    t = searcher.linearized_step(x, d)
+    calls = []
+
+    def first_trial_fails(point):
+        calls.append(point)
+        return np.inf if len(calls) == 1 else loss.value(point)
+
+    step, _ = searcher.search(first_trial_fails, manifold, x, d, f0, df0)
+    assert len(calls) == 2
+    assert step == pytest.approx(0.25 * t * manifold.norm(x, d), rel=1e-12)
+    step, same = CompletionLineSearcher(loss, max_iterations=3).search(
+        lambda point: f0 + 1.0, manifold, x, d, f0, df0
+    )
+    assert step == 0.0 and same is x
 
 
 def test_search_backtracks_on_insufficient_decrease():
