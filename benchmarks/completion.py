@@ -9,7 +9,8 @@ is below ``1e-6`` (the run stops when the gradient norm falls below ``1e-9`` tim
 initial value; if the error is still above the target, it continues from there with a
 hundred times smaller threshold). Reported per run: iterations, seconds, the relative
 error reached, and the peak of traced numpy memory (``tracemalloc``) against the size of
-one ``m x n`` float64 array.
+one ``m x n`` float64 array. The solves' seconds include the tracing, which at full size
+costs 20-38% per iteration; the per-iteration ratios below are measured untraced.
 
 Per-iteration time ratios are measured side by side (:func:`benchmarks._timing.compare`,
 interleaved rounds of a fixed number of CG iterations from the same start, no
