@@ -560,7 +560,7 @@ class CompletionLineSearcher:
         """
         norm_d = float(manifold.norm(x, d))
         if not (df0 < 0.0 and np.isfinite(norm_d) and norm_d > 0.0):
-            return 0.0, x  # not a descent direction (pymanopt's solvers then restart)
+            return 0.0, x  # not a descent direction: reject, as pymanopt's searchers do
         t = self.linearized_step(x, d)
         if not (np.isfinite(t) and t > 0.0):
             # P_Omega(d) = 0 (the observations do not see d), or t* <= 0, which for a
