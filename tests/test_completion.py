@@ -374,6 +374,25 @@ def test_search_refuses_non_descent_directions(case):
     assert step == 0.0 and same is x and not calls
 
 
+def test_search_never_tries_a_negative_step():
+    # along an ascent direction t* < 0; told (wrongly) that it descends, the search must
+    # still step forward (t = 1 / ||d||), never backwards
+    loss, manifold, x, d, f0, df0 = _search_setup()
+    ascent = -d
+    assert CompletionLineSearcher(loss).linearized_step(x, ascent) < 0
+    trials = []
+
+    class Recording(FixedRankDeepLinear):
+        def retraction(self, point, tangent_vector):
+            trials.append(tangent_vector)
+            return super().retraction(point, tangent_vector)
+
+    recording = Recording(40, 30, 3, depth=2)
+    CompletionLineSearcher(loss, max_iterations=2).search(loss.value, recording, x, ascent, f0, df0)
+    scale = 1.0 / recording.norm(x, ascent)
+    np.testing.assert_allclose(trials[0].M, scale * ascent.M, rtol=1e-12)
+
+
 def test_direction_the_observations_do_not_see():
     # only row 0 is observed; a direction that moves only rows 1, 2 is invisible
     loss = CompletionLoss([0, 0], [0, 1], [1.0, 2.0], (3, 3))
