@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -153,83 +154,92 @@ def summarize(results) -> str:
     return "\n".join(lines)
 
 
-def _reach_plot(cols, kinds, path):
+@contextmanager
+def _panels(n: int, path, *, tight_layout: bool = True):
+    """A figure with one row of ``n`` axes, saved to ``path`` and closed after the block."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
-    scales = np.unique(cols["scale"]) if "scale" in cols else [None]
-    for ax, kind in zip(axes[0], kinds):
-        sel = cols["kind"] == kind
-        for j, sc in enumerate(scales):
-            s = sel if sc is None else sel & (cols["scale"] == sc)
-            depths = np.unique(cols["depth"][s])
-            hits = np.array(
-                [np.nansum(cols["reached_global"][s & (cols["depth"] == d)]) for d in depths]
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
+    try:
+        yield fig, axes[0]
+        if tight_layout:
+            fig.tight_layout()
+            fig.savefig(path, dpi=110)
+        else:  # room for a colorbar spanning the axes
+            fig.savefig(path, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
+
+def _reach_plot(cols, kinds, path):
+    with _panels(len(kinds), path) as (_, axes):
+        scales = np.unique(cols["scale"]) if "scale" in cols else [None]
+        for ax, kind in zip(axes, kinds):
+            sel = cols["kind"] == kind
+            for j, sc in enumerate(scales):
+                s = sel if sc is None else sel & (cols["scale"] == sc)
+                depths = np.unique(cols["depth"][s])
+                hits = np.array(
+                    [np.nansum(cols["reached_global"][s & (cols["depth"] == d)]) for d in depths]
+                )
+                totals = np.array([np.sum(s & (cols["depth"] == d)) for d in depths], dtype=float)
+                p, lo, hi = _wilson(hits, totals)
+                label = "all" if sc is None else f"scale {sc:g}"
+                ax.errorbar(
+                    depths,
+                    p,
+                    yerr=[p - lo, hi - p],
+                    marker="o",
+                    capsize=3,
+                    label=label,
+                    color=f"C{j}",
+                )
+            ax.set(
+                xlabel="depth N",
+                ylabel="P(reached global minimum on M_k)",
+                title=kind,
+                ylim=(-0.05, 1.05),
             )
-            totals = np.array([np.sum(s & (cols["depth"] == d)) for d in depths], dtype=float)
-            p, lo, hi = _wilson(hits, totals)
-            label = "all" if sc is None else f"scale {sc:g}"
-            ax.errorbar(
-                depths, p, yerr=[p - lo, hi - p], marker="o", capsize=3, label=label, color=f"C{j}"
-            )
-        ax.set(
-            xlabel="depth N",
-            ylabel="P(reached global minimum on M_k)",
-            title=kind,
-            ylim=(-0.05, 1.05),
-        )
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            ax.legend()
 
 
 def _gap_plot(cols, kinds, path):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
-    ok = cols["status"] == 0
-    for ax, kind in zip(axes[0], kinds):
-        sel = ok & (cols["kind"] == kind)
-        groups = np.unique(cols["depth"][sel]) if "depth" in cols else [None]
-        for j, d in enumerate(groups):
-            s = sel if d is None else sel & (cols["depth"] == d)
-            gaps = np.log10(np.maximum(np.abs(cols["relative_gap"][s]), 1e-17))
-            ax.hist(
-                gaps,
-                bins=30,
-                histtype="step",
-                color=f"C{j}",
-                label="all" if d is None else f"N={int(d)}",
-            )
-        ax.set(xlabel="log10 relative gap to the optimum on M_k", ylabel="runs", title=kind)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with _panels(len(kinds), path) as (_, axes):
+        ok = cols["status"] == 0
+        for ax, kind in zip(axes, kinds):
+            sel = ok & (cols["kind"] == kind)
+            groups = np.unique(cols["depth"][sel]) if "depth" in cols else [None]
+            for j, d in enumerate(groups):
+                s = sel if d is None else sel & (cols["depth"] == d)
+                gaps = np.log10(np.maximum(np.abs(cols["relative_gap"][s]), 1e-17))
+                ax.hist(
+                    gaps,
+                    bins=30,
+                    histtype="step",
+                    color=f"C{j}",
+                    label="all" if d is None else f"N={int(d)}",
+                )
+            ax.set(xlabel="log10 relative gap to the optimum on M_k", ylabel="runs", title=kind)
+            ax.legend()
 
 
 def _phase_plot(cols, kinds, path):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
-    steps = np.unique(cols["step"])
-    depths = np.unique(cols["depth"]) if "depth" in cols else np.array([np.nan])
-    for ax, kind in zip(axes[0], kinds):
-        frac = np.full((depths.size, steps.size), np.nan)
-        for a, d in enumerate(depths):
-            for b, st in enumerate(steps):
-                s = (cols["kind"] == kind) & (cols["step"] == st)
-                s &= (cols["depth"] == d) if "depth" in cols else True
-                if s.any():
-                    frac[a, b] = np.mean(cols["status"][s] == -2)
-        im = ax.imshow(frac, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="viridis")
-        ax.set_xticks(range(steps.size), [f"{s:.3g}" for s in steps], rotation=60)
-        ax.set_yticks(range(depths.size), [f"{d:g}" for d in depths])
-        ax.set(xlabel="step size", ylabel="depth N", title=f"{kind}: fraction diverged")
-    fig.colorbar(im, ax=axes[0].tolist())
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    with _panels(len(kinds), path, tight_layout=False) as (fig, axes):
+        steps = np.unique(cols["step"])
+        depths = np.unique(cols["depth"]) if "depth" in cols else np.array([np.nan])
+        for ax, kind in zip(axes, kinds):
+            frac = np.full((depths.size, steps.size), np.nan)
+            for a, d in enumerate(depths):
+                for b, st in enumerate(steps):
+                    s = (cols["kind"] == kind) & (cols["step"] == st)
+                    s &= (cols["depth"] == d) if "depth" in cols else True
+                    if s.any():
+                        frac[a, b] = np.mean(cols["status"][s] == -2)
+            im = ax.imshow(frac, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="viridis")
+            ax.set_xticks(range(steps.size), [f"{s:.3g}" for s in steps], rotation=60)
+            ax.set_yticks(range(depths.size), [f"{d:g}" for d in depths])
+            ax.set(xlabel="step size", ylabel="depth N", title=f"{kind}: fraction diverged")
+        fig.colorbar(im, ax=axes.tolist())
 
 
 def report(results, out=None) -> dict:
