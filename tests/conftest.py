@@ -7,7 +7,19 @@ import pytest
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-#: The sizes and depths of the shared parametrized suite (issue 3).
+#: Suites that run whole programs (benchmarks, the docs build, the gallery, the tutorial,
+#: the command line). They run after the unit tests, so a broken building block is
+#: reported by the unit tests within seconds instead of after minutes of a solver
+#: looping to its iteration limit inside a benchmark.
+INTEGRATION = ("test_benchmarks.py", "test_docs.py", "test_examples.py", "test_tutorial.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the unit tests first and the integration suites last (stable otherwise)."""
+    items.sort(key=lambda item: item.path.name in INTEGRATION)
+
+
+#: The sizes and depths of the shared parametrized suite.
 SIZES = [(5, 4, 2), (30, 20, 3), (200, 150, 10)]
 DEPTHS = [1, 2, 3, 7, 50]
 SEEDS = [0, 1]
