@@ -3,6 +3,19 @@ import os
 import matplotlib
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: a derandomized profile small enough for CI by default;
+# HYPOTHESIS_PROFILE=thorough explores many more random examples.
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
