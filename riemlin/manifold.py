@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVector
 from pymanopt.manifolds.manifold import Manifold
 
+from riemlin import geodesics as _geodesics
 from riemlin import hessian as _hessian
 from riemlin import metric as _metric
 from riemlin import parametrization as _param
@@ -748,6 +749,146 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point)
         u, s, vt = point
         return (u * s) @ vt
+
+    # ------------------------------------------------------------------ geometry
+    # Geodesics, exp, log, distance, transport and curvature of (M_k, g); the maths is in
+    # riemlin.geodesics.
+    def exp(
+        self,
+        point,
+        tangent_vector,
+        *,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+    ) -> FixedRankPoint:
+        r"""Riemannian exponential of ``g``: the end point of the geodesic with velocity ``xi``.
+
+        See :func:`riemlin.geodesics.exp` (the geodesic equation in a factored frame,
+        reduced to ``2k x 2k``; cost :math:`O((m+n)k^2)` plus a small integration).
+
+        Raises
+        ------
+        ValueError
+            If the geodesic reaches the rank-deficient boundary for ``t`` in ``(0, 1]``
+            (``g`` is incomplete); the message says at which ``t``.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector, scan=True)
+        end = _geodesics.exp(
+            point, tangent_vector, self._depth, rtol=rtol, boundary_tol=boundary_tol
+        )
+        return FixedRankPoint(*end)
+
+    def geodesic(
+        self,
+        point,
+        tangent_vector,
+        t,
+        *,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+    ):
+        """Points ``exp(point, t * tangent_vector)`` at the times ``t`` (scalar or 1-D array).
+
+        Returns one :data:`FixedRankPoint` for a scalar ``t``, else a list; see
+        :func:`riemlin.geodesics.geodesic`.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector, scan=True)
+        out = _geodesics.geodesic(
+            point, tangent_vector, self._depth, t, rtol=rtol, boundary_tol=boundary_tol
+        )
+        if isinstance(out, list):
+            return [FixedRankPoint(*p) for p in out]
+        return FixedRankPoint(*out)
+
+    def log(
+        self,
+        point_a,
+        point_b,
+        *,
+        tol: float = _geodesics.LOG_TOL,
+        max_iterations: int = 50,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+        full_output: bool = False,
+    ):
+        r"""Riemannian logarithm: the velocity at ``point_a`` of a geodesic to ``point_b``.
+
+        Shooting by a quasi-Newton method on ``exp`` (:func:`riemlin.geodesics.log`),
+        to :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`. With
+        ``full_output=True`` returns the :class:`riemlin.geodesics.LogResult` (residual,
+        iterations, number of geodesic integrations) instead of the vector.
+
+        Raises
+        ------
+        ValueError
+            If no geodesic is found to ``tol`` (the message says how far it got and why).
+        """
+        self._check_point(point_a, "point_a")
+        self._check_point(point_b, "point_b")
+        result = _geodesics.log(
+            point_a,
+            point_b,
+            self._depth,
+            tol=tol,
+            max_iterations=max_iterations,
+            rtol=rtol,
+            boundary_tol=boundary_tol,
+        )
+        xi = FixedRankTangentVector(*result.tangent_vector)
+        return result._replace(tangent_vector=xi) if full_output else xi
+
+    def dist(self, point_a, point_b) -> float:
+        """Riemannian distance ``norm(point_a, log(point_a, point_b))``.
+
+        The length of the geodesic :meth:`log` finds: the distance for points closer than
+        the injectivity radius, an upper bound otherwise (see the geometry chapter).
+        """
+        return self.norm(point_a, self.log(point_a, point_b))
+
+    def pair_mean(self, point_a, point_b) -> FixedRankPoint:
+        """Midpoint ``exp(point_a, log(point_a, point_b) / 2)`` of the geodesic."""
+        return self.exp(point_a, 0.5 * self.log(point_a, point_b))
+
+    def parallel_transport(
+        self,
+        point,
+        direction,
+        tangent_vector,
+        *,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+    ) -> FixedRankTangentVector:
+        """Parallel transport of ``tangent_vector`` along ``t -> exp(point, t * direction)``.
+
+        From ``t = 0`` to ``t = 1``; the result is a tangent vector at
+        ``exp(point, direction)``, in its coordinates. Linear and isometric for ``g``
+        (to the integration tolerance); see :func:`riemlin.geodesics.parallel_transport`.
+        """
+        self._check_point(point)
+        self._check_tangent(direction, "direction", scan=True)
+        self._check_tangent(tangent_vector, scan=True)
+        _, (out,) = _geodesics.parallel_transport(
+            point, direction, [tangent_vector], self._depth, rtol=rtol, boundary_tol=boundary_tol
+        )
+        return FixedRankTangentVector(*out)
+
+    def sectional_curvature(self, point, xi, eta) -> float:
+        """Sectional curvature of the plane spanned by ``xi`` and ``eta`` (closed form).
+
+        Gauss formula at depth 1, O'Neill's formula for the balanced layers at depth
+        ``N >= 2``; see :func:`riemlin.geodesics.sectional_curvature`.
+
+        Raises
+        ------
+        ValueError
+            If ``xi`` and ``eta`` do not span a plane.
+        """
+        self._check_point(point)
+        self._check_tangent(xi, "xi", scan=True)
+        self._check_tangent(eta, "eta", scan=True)
+        return _geodesics.sectional_curvature(point, xi, eta, self._depth)
 
 
 def _haar_stiefel(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
