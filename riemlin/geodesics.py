@@ -103,6 +103,11 @@ RTOL = 1e-12
 BOUNDARY_TOL = 1e-8
 #: Default tolerance of :func:`log` on :math:`\|\exp_a(\xi) - b\|_F / \|b\|_F`.
 LOG_TOL = 1e-11
+# log: integrator steps allowed per trial geodesic (a geodesic of moderate length takes
+# 5 to 50 steps at rtol = 1e-12; trial steps of absurd length are refused, not integrated)
+_LOG_MAX_STEPS = 500
+# log: relative residual of the first start above which the other starts are tried too
+_FAR = 0.1
 
 
 class LogResult(NamedTuple):
@@ -220,20 +225,31 @@ def _rhs(y, layout: _Layout, depth: int) -> np.ndarray:
 
 
 def _conditioning(y, layout: _Layout) -> float:
+    # s_k(t) / max(s_1(t), s_1(0)), with s_1(0) = 1 in the scaled state: small when the
+    # point nears rank k - 1, including when all singular values shrink together
     s = np.linalg.svd(layout.split(y)[2], compute_uv=False)
-    return s[-1] / s[0]
+    return s[-1] / max(s[0], 1.0)
+
+
+def _determinant(y, layout: _Layout) -> float:
+    # changes sign when a singular value of the core passes through zero within a step
+    return float(np.linalg.det(layout.split(y)[2]))
 
 
 def _boundary_error(solver, layout, depth, boundary_tol, sign):
-    # The ratio s_k/s_1 crossed boundary_tol within the last step: locate the crossing on
-    # the step's interpolant, then extrapolate s_k^(1/N) (linear in t along the geodesics
-    # of aligned matrices) to where it vanishes.
+    # s_k / max(s_1, s_1(0)) fell below boundary_tol within the last step, or the core
+    # passed through a singular matrix (its determinant changed sign). Locate the crossing
+    # on the step's interpolant, then extrapolate s_k^(1/N) (linear in t along the
+    # geodesics of aligned matrices) to where it vanishes.
     dense = solver.dense_output()
+    t_old, t_new = solver.t_old, solver.t
+    if _determinant(solver.y, layout) * _determinant(dense(t_old), layout) <= 0:
+        t_new = brentq(lambda t: _determinant(dense(t), layout), t_old, t_new, xtol=1e-15)
     t_c = brentq(
         lambda t: _conditioning(dense(t), layout) - boundary_tol,
-        solver.t_old,
-        solver.t,
-        xtol=1e-14 * max(1.0, abs(solver.t)),
+        t_old,
+        t_new,
+        xtol=1e-14 * max(1.0, abs(t_new)),
     )
     _, _, B, M, *_ = layout.split(dense(t_c))
     Q1, s, Q2t = np.linalg.svd(B)
@@ -243,29 +259,41 @@ def _boundary_error(solver, layout, depth, boundary_tol, sign):
         t_star = t_c + depth * s[-1] / -rate
         where += f"; extrapolating s_k^(1/N), it reaches rank < k at t ~ {sign * t_star:.10g}"
     return ValueError(
-        f"the geodesic reaches the rank-deficient boundary of M_k: s_k/s_1 falls below "
-        f"boundary_tol={boundary_tol:g} at {where}. The deep-linear metric is incomplete; "
-        "use a shorter tangent vector (or a smaller |t|)"
+        "the geodesic reaches the rank-deficient boundary of M_k: s_k / max(s_1, s_1(0)) "
+        f"falls below boundary_tol={boundary_tol:g} at {where}. The deep-linear metric is "
+        "incomplete; use a shorter tangent vector (or a smaller |t|)"
     )
 
 
-def _integrate(y0, layout, depth, t_end, t_eval, rtol, boundary_tol, sign=1.0):
+def _integrate(y0, layout, depth, t_end, t_eval, rtol, boundary_tol, sign=1.0, max_steps=None):
     """Integrate on ``[0, t_end]``; return the states at ``t_eval`` (ascending) and at the end."""
+    if _conditioning(y0, layout) < boundary_tol:
+        raise ValueError(
+            f"the point is within boundary_tol={boundary_tol:g} of the rank-deficient boundary "
+            "(s_k/s_1 below it); pass a smaller boundary_tol"
+        )
     out = []
     if t_end == 0:
         return [y0.copy() for _ in t_eval], y0.copy()
     solver = DOP853(lambda _t, y: _rhs(y, layout, depth), 0.0, y0, t_end, rtol=rtol, atol=rtol)
-    j = 0
+    det0 = _determinant(y0, layout)
+    j = steps = 0
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # rejected steps
         while solver.status == "running":
             message = solver.step()
+            steps += 1
+            if max_steps is not None and steps > max_steps:
+                raise ValueError(f"the geodesic integration took more than {max_steps} steps")
             if solver.status == "failed":
                 raise ValueError(
                     f"the geodesic integration failed at t = {sign * solver.t:.10g} "
                     f"({message}); the geodesic likely comes too close to the rank-deficient "
                     "boundary of M_k"
                 )
-            if _conditioning(solver.y, layout) < boundary_tol:
+            if (
+                _conditioning(solver.y, layout) < boundary_tol
+                or _determinant(solver.y, layout) * det0 <= 0
+            ):
                 raise _boundary_error(solver, layout, depth, boundary_tol, sign)
             dense = None
             while j < len(t_eval) and t_eval[j] <= solver.t:
@@ -364,8 +392,12 @@ def exp(point, tangent_vector, depth: int, *, rtol: float = RTOL, boundary_tol=B
     depth = _check_depth(depth)
     rtol = _check_positive(rtol, "rtol", below_one=True)
     boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
+    return _exp(point, tangent_vector, depth, rtol, boundary_tol)
+
+
+def _exp(point, tangent_vector, depth, rtol, boundary_tol, max_steps=None):
     Qu, Qv, layout, y0, scale, norms = _start(point, tangent_vector, [])
-    _, y1 = _integrate(y0, layout, depth, 1.0, [], rtol, boundary_tol)
+    _, y1 = _integrate(y0, layout, depth, 1.0, [], rtol, boundary_tol, max_steps=max_steps)
     return _finish(y1, Qu, Qv, layout, scale, norms)[0]
 
 
@@ -591,34 +623,54 @@ def log(
     def residual(f):
         nonlocal exps
         exps += 1
-        z = exp((u, s, v.T), coords.vector(f), depth, rtol=rtol, boundary_tol=boundary_tol)
+        z = _exp((u, s, v.T), coords.vector(f), depth, rtol, boundary_tol, _LOG_MAX_STEPS)
         return ((z[0] * z[1]) @ z[2] - Y).ravel()
 
+    def evaluate(f):
+        try:
+            return residual(f)
+        except ValueError:  # the geodesic reaches the boundary (or takes too many steps)
+            return None
+
+    # Starts: the second-order inverse of exp (kept only where its correction is smaller
+    # than the first-order term), and for far points also the frame rotation.
     r = _project(u, v, Y - X)
-    f = coords.flatten(r)
+    radius = np.linalg.norm(coords.flatten(r))
+    starts = [coords.flatten(r)]
     if depth > 1:
         z = _inverse_metric(s, depth, r)
-        f += 0.5 * coords.flatten(connection_difference(hessian_weights(s, depth), z, z))
-    F = None
-    while F is None:
-        try:
-            F = residual(f)
-        except ValueError:  # shorten the start until its geodesic stays away from the boundary
-            if exps > 5:
-                raise _log_failure(point_a, point_b, None, 0, exps, tol, norm_Y) from None
-            f = 0.5 * f
+        correction = coords.flatten(connection_difference(hessian_weights(s, depth), z, z))
+        if np.linalg.norm(correction) < radius:
+            starts[0] = starts[0] + 0.5 * correction
+    f, F = starts[0], evaluate(starts[0])
+    if F is None or np.linalg.norm(F) > _FAR * norm_Y:
+        ub_, vb_ = Qu.T @ ub, Qv.T @ vtb.T
+        starts += [coords.flatten(_rotation_start(u, s, v, ub_, sb / scale, vb_, depth))]
+        starts += [coords.flatten(r)] if depth > 1 else []
+        for candidate in starts[1:]:
+            G = evaluate(candidate)
+            if G is not None and (F is None or np.linalg.norm(G) < np.linalg.norm(F)):
+                f, F = candidate, G
+    while F is None:  # shorten the start until its geodesic stays away from the boundary
+        if exps > 8:
+            raise _log_failure(point_a, point_b, None, 0, exps, tol, norm_Y)
+        f = 0.5 * f
+        F = evaluate(f)
+    # Broyden in least-squares form, steps no longer than twice the start or the iterate
     J = _second_order_model(coords, s, depth, coords.vector(f))
     iterations, reset = 0, False
     while np.linalg.norm(F) > tol * norm_Y:
         if iterations >= max_iterations:
             raise _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y)
         step = -np.linalg.lstsq(J, F, rcond=None)[0]
+        region = 2 * max(radius, np.linalg.norm(f))
+        if np.linalg.norm(step) > region:
+            step *= region / np.linalg.norm(step)
         accepted, lam = False, 1.0
         for _ in range(6):
             trial = f + lam * step
-            try:
-                F_trial = residual(trial)
-            except ValueError:  # the trial geodesic reaches the boundary
+            F_trial = evaluate(trial)
+            if F_trial is None:
                 lam *= 0.5
                 continue
             taken = lam * step
@@ -643,6 +695,40 @@ def log(
 def _project(u, v, Z):
     M = u.T @ Z @ v
     return Z @ v - u @ M, M, Z.T @ u - v @ M.T
+
+
+def _grassmann_log(x, y):
+    """Procrustes rotation ``Q`` (``y Q`` closest to ``x``) and the Grassmann log ``x -> y Q``."""
+    P, _, Qt = np.linalg.svd(y.T @ x)
+    Q = P @ Qt
+    C = x.T @ (y @ Q)  # symmetric positive semidefinite: cos of the principal angles
+    R = y @ Q - x @ C
+    w, E = np.linalg.eigh(0.5 * (C + C.T))
+    w = np.clip(w, -1.0, 1.0)
+    # theta / sin(theta) at cos(theta) = w, with its series 1 + (1 - w)/3 near w = 1
+    near = w > 1 - 1e-6
+    ratio = np.where(near, 1 + (1 - w) / 3, np.arccos(w) / np.sqrt(np.where(near, 1.0, 1 - w**2)))
+    return Q, R @ (E * ratio) @ E.T
+
+
+def _rotation_start(u, s, v, ub, sb, vb, depth):
+    r"""Velocity of the curve that turns the frames along Grassmann geodesics and moves the core.
+
+    The frames of ``b`` are aligned with those of ``a`` by Procrustes rotations
+    :math:`O_1, O_2`; the core moves from ``diag(s)`` to :math:`O_1^\top S_b O_2`, its
+    diagonal linearly in :math:`s^{1/N}` (exact for aligned points).
+    """
+    O1, Du = _grassmann_log(u, ub)
+    O2, Dv = _grassmann_log(v, vb)
+    M = O1.T @ (sb[:, None] * O2) - np.diag(s)
+    d = np.diagonal(M) + s
+    grow = (
+        depth
+        * rational_power(s, depth - 1, depth)
+        * (rational_power(np.maximum(d, 1e-300), 1, depth) - rational_power(s, 1, depth))
+    )
+    M[np.diag_indices_from(M)] = np.where(d > 0, grow, d - s)
+    return Du * s, M, Dv * s
 
 
 def _inverse_metric(s, depth, xi):
@@ -833,3 +919,142 @@ def boundary_distance(point, depth: int) -> float:
     """
     depth = _check_depth(depth)
     return float(np.sqrt(depth) * rational_power(np.min(point[1]), 1, depth))
+
+
+# ---------------------------------------------------------------------- rank one: a cone
+def _cone_radius(s, depth):
+    return np.sqrt(depth) * rational_power(s, 1, depth)
+
+
+def rank_one_exp(
+    point, tangent_vector, depth: int, t: float = 1.0, *, boundary_tol: float = BOUNDARY_TOL
+):
+    r"""Closed-form exponential of :math:`(\mathcal M_1, g)`: rank-one matrices are a cone.
+
+    With :math:`W = s\,u v^\top`, :math:`r = \sqrt N s^{1/N}` and the link
+    :math:`(S^{m-1}\times S^{n-1})/\pm` carrying :math:`h = \tfrac1N(g_{S^{m-1}} \oplus
+    g_{S^{n-1}})`, the metric is the cone metric :math:`g = dr^2 + r^2 h` (from
+    :math:`M^2/K + (\|U_p\|^2 + \|V_p\|^2)/c` with :math:`U_p = s\dot u`,
+    :math:`V_p = s\dot v`). A cone geodesic is a straight line
+    :math:`P(t) = (r_0 + \dot r t,\; r_0\omega t)` in the flat development: the radius is
+    :math:`|P(t)|` and the link point moves along the geodesic of ``h`` through
+    :math:`(\dot u, \dot v)` (two great circles) by the angle
+    :math:`\varphi(t) = \operatorname{atan2}(r_0\omega t, r_0 + \dot r t)`, with
+    :math:`\dot r = s^{1/N-1}\dot s/\sqrt N` and :math:`\omega^2 = (\|\dot u\|^2 +
+    \|\dot v\|^2)/N`.
+
+    Parameters
+    ----------
+    point : tuple (u, s, vt)
+        A rank-one point (``k = 1``).
+    tangent_vector : tuple (Up, M, Vp)
+    depth : int
+    t : float, default 1
+        Time.
+    boundary_tol : float, default 1e-8
+        A geodesic whose ``s`` falls below ``boundary_tol`` times its initial value
+        (radial geodesics into the zero matrix) is refused.
+
+    Returns
+    -------
+    tuple (u, s, vt)
+
+    Raises
+    ------
+    ValueError
+        If the geodesic reaches the zero matrix (``s < boundary_tol * s(0)``) by time ``t``.
+    """
+    depth = _check_depth(depth)
+    boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
+    u, s, vt = point
+    Up, M, Vp = tangent_vector
+    s0, N = float(s[0]), depth
+    r0 = float(_cone_radius(s0, N))
+    rdot = float(M[0, 0]) * r0 / (N * s0)  # s^(1/N - 1) sdot / sqrt(N)
+    du, dv = Up[:, 0] / s0, Vp[:, 0] / s0
+    nu, nv = np.linalg.norm(du), np.linalg.norm(dv)
+    omega = np.sqrt((nu**2 + nv**2) / N)
+    px, py = r0 + rdot * t, r0 * omega * t
+    r = np.hypot(px, py)
+    floor = r0 * rational_power(boundary_tol, 1, N)  # s < boundary_tol s0  <=>  r < floor
+    speed2 = rdot**2 + (r0 * omega) ** 2
+    t_near = -r0 * rdot / speed2 if speed2 > 0 else 0.0  # closest approach to the apex
+    r_near = np.hypot(r0 + rdot * t_near, r0 * omega * t_near)
+    if (r < floor or (0 < t_near * np.sign(t) < abs(t) and r_near < floor)) and t != 0:
+        # first time |P(t)| = floor
+        a, b, c = speed2, 2 * r0 * rdot, r0**2 - floor**2
+        roots = np.roots([a, b, c]).real
+        t_c = float(min(roots, key=lambda x: abs(x)))
+        raise ValueError(
+            "the geodesic reaches the rank-deficient boundary of M_k (the zero matrix): s "
+            f"falls below boundary_tol={boundary_tol:g} times its initial value at t = "
+            f"{t_c:.10g}; it passes through zero at t ~ {t_near:.10g}. The deep-linear metric "
+            "is incomplete; use a shorter tangent vector"
+        )
+    phi = np.arctan2(py, px) if omega > 0 else 0.0
+    if omega > 0:
+        # unit-speed link geodesic: u turns by phi * |du| / omega, v by phi * |dv| / omega
+        u1 = u[:, 0] * np.cos(phi * nu / omega) + (du / nu if nu > 0 else du) * np.sin(
+            phi * nu / omega
+        )
+        v1 = vt[0] * np.cos(phi * nv / omega) + (dv / nv if nv > 0 else dv) * np.sin(
+            phi * nv / omega
+        )
+    else:
+        u1, v1 = u[:, 0], vt[0]
+    s1 = rational_power(r / np.sqrt(N), N, 1)
+    return u1[:, None].copy(), np.array([s1]), v1[None, :].copy()
+
+
+def rank_one_log(point_a, point_b, depth: int) -> LogResult:
+    r"""Closed-form logarithm of :math:`(\mathcal M_1, g)`, defined for every pair of points.
+
+    In the cone picture of :func:`rank_one_exp`, the link distance is
+    :math:`\theta = \min_\pm \sqrt{\alpha^2 + \beta^2}/\sqrt N` with
+    :math:`\alpha = \angle(u_a, \pm u_b)`, :math:`\beta = \angle(v_a, \pm v_b)` (the sign
+    flips both, as :math:`s\,uv^\top = s(-u)(-v)^\top`), at most :math:`\pi/\sqrt{2N} <
+    \pi`, so every pair is joined by the unique minimizing geodesic that develops to the
+    segment from :math:`(r_a, 0)` to :math:`(r_b\cos\theta, r_b\sin\theta)`, and
+
+    .. math:: d(a, b)^2 = r_a^2 + r_b^2 - 2 r_a r_b\cos\theta, \qquad r = \sqrt N s^{1/N}.
+
+    Parameters
+    ----------
+    point_a, point_b : tuple (u, s, vt)
+        Rank-one points.
+    depth : int
+
+    Returns
+    -------
+    LogResult
+        The tangent vector at ``point_a``; ``residual`` is
+        :math:`\|\exp_a(\xi) - b\|_F / \|b\|_F` by :func:`rank_one_exp`, ``iterations``
+        and ``exps`` are zero.
+    """
+    depth = _check_depth(depth)
+    N = depth
+    ua, sa, vta = point_a[0][:, 0], float(point_a[1][0]), point_a[2][0]
+    ub, sb, vtb = point_b[0][:, 0], float(point_b[1][0]), point_b[2][0]
+
+    def angle(x, y):  # angle and unit direction at x towards y on the sphere
+        perp = y - x * (x @ y)
+        norm = np.linalg.norm(perp)
+        return np.arctan2(norm, x @ y), (perp / norm if norm > 0 else perp)
+
+    best = None
+    for sign in (1.0, -1.0):
+        (alpha, tu), (beta, tv) = angle(ua, sign * ub), angle(vta, sign * vtb)
+        if best is None or alpha**2 + beta**2 < best[0] ** 2 + best[1] ** 2:
+            best = (alpha, beta, tu, tv)
+    alpha, beta, tu, tv = best
+    theta = np.hypot(alpha, beta) / np.sqrt(N)
+    ra, rb = _cone_radius(sa, N), _cone_radius(sb, N)
+    rdot = (rb - ra) - 2 * rb * np.sin(theta / 2) ** 2  # rb cos(theta) - ra
+    # link velocity omega * (alpha tu, beta tv) / theta with omega = rb sin(theta) / ra
+    factor = rb * np.sinc(theta / np.pi) / ra
+    du, dv = factor * alpha * tu, factor * beta * tv
+    xi = (sa * du[:, None], np.array([[rdot * N * sa / ra]]), sa * dv[:, None])
+    end = rank_one_exp(point_a, xi, N)
+    Y = sb * np.outer(ub, vtb)
+    residual = np.linalg.norm(end[1][0] * np.outer(end[0][:, 0], end[2][0]) - Y) / sb
+    return LogResult(xi, float(residual), 0, 0)

@@ -761,10 +761,11 @@ class FixedRankDeepLinear(Manifold):
         rtol: float = _geodesics.RTOL,
         boundary_tol: float = _geodesics.BOUNDARY_TOL,
     ) -> FixedRankPoint:
-        r"""Riemannian exponential of ``g``: the end point of the geodesic with velocity ``xi``.
+        r"""Riemannian exponential of ``g``: where the geodesic with this velocity is at ``t = 1``.
 
         See :func:`riemlin.geodesics.exp` (the geodesic equation in a factored frame,
-        reduced to ``2k x 2k``; cost :math:`O((m+n)k^2)` plus a small integration).
+        reduced to ``2k x 2k``; cost :math:`O((m+n)k^2)` plus a small integration). For
+        ``k = 1`` the closed form of the cone :func:`riemlin.geodesics.rank_one_exp`.
 
         Raises
         ------
@@ -774,9 +775,14 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        end = _geodesics.exp(
-            point, tangent_vector, self._depth, rtol=rtol, boundary_tol=boundary_tol
-        )
+        if self._k == 1:  # a cone: closed form
+            end = _geodesics.rank_one_exp(
+                point, tangent_vector, self._depth, boundary_tol=boundary_tol
+            )
+        else:
+            end = _geodesics.exp(
+                point, tangent_vector, self._depth, rtol=rtol, boundary_tol=boundary_tol
+            )
         return FixedRankPoint(*end)
 
     def geodesic(
@@ -816,7 +822,8 @@ class FixedRankDeepLinear(Manifold):
         r"""Riemannian logarithm: the velocity at ``point_a`` of a geodesic to ``point_b``.
 
         Shooting by a quasi-Newton method on ``exp`` (:func:`riemlin.geodesics.log`),
-        to :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`. With
+        to :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`; for ``k = 1``
+        the closed form :func:`riemlin.geodesics.rank_one_log` (every pair). With
         ``full_output=True`` returns the :class:`riemlin.geodesics.LogResult` (residual,
         iterations, number of geodesic integrations) instead of the vector.
 
@@ -827,6 +834,10 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
+        if self._k == 1:  # a cone: closed form, defined for every pair of points
+            result = _geodesics.rank_one_log(point_a, point_b, self._depth)
+            xi = FixedRankTangentVector(*result.tangent_vector)
+            return result._replace(tangent_vector=xi) if full_output else xi
         result = _geodesics.log(
             point_a,
             point_b,
