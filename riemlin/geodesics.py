@@ -926,9 +926,7 @@ def _cone_radius(s, depth):
     return np.sqrt(depth) * rational_power(s, 1, depth)
 
 
-def rank_one_exp(
-    point, tangent_vector, depth: int, t: float = 1.0, *, boundary_tol: float = BOUNDARY_TOL
-):
+def rank_one_exp(point, tangent_vector, depth: int, t: float = 1.0):
     r"""Closed-form exponential of :math:`(\mathcal M_1, g)`: rank-one matrices are a cone.
 
     With :math:`W = s\,u v^\top`, :math:`r = \sqrt N s^{1/N}` and the link
@@ -941,7 +939,8 @@ def rank_one_exp(
     :math:`(\dot u, \dot v)` (two great circles) by the angle
     :math:`\varphi(t) = \operatorname{atan2}(r_0\omega t, r_0 + \dot r t)`, with
     :math:`\dot r = s^{1/N-1}\dot s/\sqrt N` and :math:`\omega^2 = (\|\dot u\|^2 +
-    \|\dot v\|^2)/N`.
+    \|\dot v\|^2)/N`. The only point of lower rank, the zero matrix, is the apex: only
+    the radial geodesics towards it reach it (at :math:`t = r_0/|\dot r|`).
 
     Parameters
     ----------
@@ -951,21 +950,19 @@ def rank_one_exp(
     depth : int
     t : float, default 1
         Time.
-    boundary_tol : float, default 1e-8
-        A geodesic whose ``s`` falls below ``boundary_tol`` times its initial value
-        (radial geodesics into the zero matrix) is refused.
 
     Returns
     -------
     tuple (u, s, vt)
+        Accurate to a few ulps of :math:`r_0 + |t|\,\|P'\|` in ``r``.
 
     Raises
     ------
     ValueError
-        If the geodesic reaches the zero matrix (``s < boundary_tol * s(0)``) by time ``t``.
+        If the geodesic passes through the zero matrix (to rounding) by time ``t``, or
+        ``s(t)`` underflows.
     """
     depth = _check_depth(depth)
-    boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
     u, s, vt = point
     Up, M, Vp = tangent_vector
     s0, N = float(s[0]), depth
@@ -976,33 +973,27 @@ def rank_one_exp(
     omega = np.sqrt((nu**2 + nv**2) / N)
     px, py = r0 + rdot * t, r0 * omega * t
     r = np.hypot(px, py)
-    floor = r0 * rational_power(boundary_tol, 1, N)  # s < boundary_tol s0  <=>  r < floor
-    speed2 = rdot**2 + (r0 * omega) ** 2
-    t_near = -r0 * rdot / speed2 if speed2 > 0 else 0.0  # closest approach to the apex
+    speed = np.hypot(rdot, r0 * omega)
+    # closest approach of the development line to the apex within [0, t]
+    t_near = -r0 * rdot / speed**2 if speed > 0 else 0.0
+    t_near = float(np.clip(t_near, min(0.0, t), max(0.0, t)))
     r_near = np.hypot(r0 + rdot * t_near, r0 * omega * t_near)
-    if (r < floor or (0 < t_near * np.sign(t) < abs(t) and r_near < floor)) and t != 0:
-        # first time |P(t)| = floor
-        a, b, c = speed2, 2 * r0 * rdot, r0**2 - floor**2
-        roots = np.roots([a, b, c]).real
-        t_c = float(min(roots, key=lambda x: abs(x)))
+    s1 = rational_power(r / np.sqrt(N), N, 1)
+    if r_near <= 64 * np.finfo(float).eps * (r0 + speed * abs(t)) or not s1 > 0:
         raise ValueError(
-            "the geodesic reaches the rank-deficient boundary of M_k (the zero matrix): s "
-            f"falls below boundary_tol={boundary_tol:g} times its initial value at t = "
-            f"{t_c:.10g}; it passes through zero at t ~ {t_near:.10g}. The deep-linear metric "
-            "is incomplete; use a shorter tangent vector"
+            "the geodesic reaches the rank-deficient boundary of M_k (the zero matrix) at "
+            f"t ~ {t_near:.10g} (or s underflows). The deep-linear metric is incomplete; use "
+            "a shorter tangent vector"
         )
-    phi = np.arctan2(py, px) if omega > 0 else 0.0
+    phi = np.arctan2(py, px)
     if omega > 0:
-        # unit-speed link geodesic: u turns by phi * |du| / omega, v by phi * |dv| / omega
-        u1 = u[:, 0] * np.cos(phi * nu / omega) + (du / nu if nu > 0 else du) * np.sin(
-            phi * nu / omega
-        )
-        v1 = vt[0] * np.cos(phi * nv / omega) + (dv / nv if nv > 0 else dv) * np.sin(
-            phi * nv / omega
+        # unit-speed link geodesic: u turns by phi |du| / omega, v by phi |dv| / omega
+        u1, v1 = (
+            x * np.cos(phi * nx / omega) + (d / nx if nx > 0 else d) * np.sin(phi * nx / omega)
+            for x, d, nx in ((u[:, 0], du, nu), (vt[0], dv, nv))
         )
     else:
         u1, v1 = u[:, 0], vt[0]
-    s1 = rational_power(r / np.sqrt(N), N, 1)
     return u1[:, None].copy(), np.array([s1]), v1[None, :].copy()
 
 

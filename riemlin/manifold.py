@@ -765,7 +765,9 @@ class FixedRankDeepLinear(Manifold):
 
         See :func:`riemlin.geodesics.exp` (the geodesic equation in a factored frame,
         reduced to ``2k x 2k``; cost :math:`O((m+n)k^2)` plus a small integration). For
-        ``k = 1`` the closed form of the cone :func:`riemlin.geodesics.rank_one_exp`.
+        ``k = 1`` the closed form of the cone :func:`riemlin.geodesics.rank_one_exp`, which
+        has no integration error and refuses only geodesics through the zero matrix
+        (``rtol`` and ``boundary_tol`` do not apply).
 
         Raises
         ------
@@ -776,9 +778,7 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
         if self._k == 1:  # a cone: closed form
-            end = _geodesics.rank_one_exp(
-                point, tangent_vector, self._depth, boundary_tol=boundary_tol
-            )
+            end = _geodesics.rank_one_exp(point, tangent_vector, self._depth)
         else:
             end = _geodesics.exp(
                 point, tangent_vector, self._depth, rtol=rtol, boundary_tol=boundary_tol

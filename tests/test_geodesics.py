@@ -10,7 +10,8 @@ formula.
 import numpy as np
 import pymanopt
 import pytest
-from hypothesis import given, settings
+from conftest import fit_loglog_slope
+from hypothesis import given
 from hypothesis import strategies as st
 from pymanopt.optimizers import NelderMead, ParticleSwarm
 from scipy.integrate import solve_ivp
@@ -19,8 +20,6 @@ from riemlin import FixedRankDeepLinear, balanced_factors
 from riemlin import geodesics as geo
 from riemlin.manifold import FixedRankTangentVector
 from riemlin.reference import metric_operator_inverse_dense
-
-from conftest import fit_loglog_slope
 
 DEPTHS = [1, 2, 3, 7]
 
@@ -308,6 +307,416 @@ def test_exp_refuses_to_reach_the_rank_deficient_boundary(depth):
 def test_rank_one_exp_refuses_the_apex():
     manifold, x = setup(4, 3, 1, 3, seed=11)
     xi = aligned(manifold, x, -x[1])  # s(t) = s (1 - t/3)^3: zero at t = 3
-    with pytest.raises(ValueError, match="zero matrix"):
-        manifold.exp(x, 3.5 * xi)
+    with pytest.raises(ValueError, match=r"zero matrix\) at t ~ 0.857142857"):
+        manifold.exp(x, 3.5 * xi)  # reaches it at t = 3 / 3.5
+    # a geodesic passing close to the apex is computed exactly (no integration error)
+    sideways = manifold.random_tangent_vector(x)
+    near = manifold.exp(
+        x, 3 * xi + 1e-6 * FixedRankTangentVector(sideways[0], 0 * xi[1], sideways[2])
+    )
+    assert 0 < near[1][0] < 1e-10 * x[1][0]
     assert manifold.exp(x, 2.9 * xi)[1][0] == pytest.approx(x[1][0] * (1 - 2.9 / 3) ** 3, rel=1e-12)
+
+
+# ---------------------------------------------------------------- log and distance
+@pytest.mark.parametrize("depth", DEPTHS)
+@pytest.mark.parametrize("size", [(5, 4, 2), (8, 6, 3)])
+def test_log_inverts_exp(size, depth):
+    manifold, x = setup(*size, depth, seed=12)
+    xi = 0.5 * manifold.random_tangent_vector(x)
+    result = manifold.log(x, manifold.exp(x, xi), full_output=True)
+    assert result.residual <= geo.LOG_TOL
+    # the residual is relative to ||b||_F; D exp is close to the identity for near points
+    assert manifold.norm(x, result.tangent_vector - xi) < 1e-9 * manifold.norm(x, xi)
+    assert 1 <= result.exps <= 20  # a few quasi-Newton steps, one integration each
+    assert manifold.dist(x, manifold.exp(x, xi)) == pytest.approx(0.5, rel=1e-9)
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    depth=st.sampled_from([1, 2, 3]),
+    length=st.floats(0.05, 0.6),
+)
+def test_log_inverts_exp_for_random_points_and_directions(seed, depth, length):
+    manifold, x = setup(5, 4, 2, depth, seed=seed)
+    xi = length * manifold.random_tangent_vector(x)
+    back = manifold.log(x, manifold.exp(x, xi))
+    assert manifold.norm(x, back - xi) < 1e-8 * length
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_distance_between_aligned_matrices_is_euclidean_in_s_to_the_one_over_n(depth):
+    # aligned matrices form a totally geodesic flat (sigma = sqrt(N) s^(1/N)); the Mirsky
+    # lower bound below makes the straight line minimizing
+    manifold, x = setup(5, 4, 2, depth, seed=13)
+    u, s, vt = x
+    t = np.array([1.7, 0.6])
+    y = (u, s * t, vt)
+    expected = np.sqrt(depth) * np.linalg.norm(s ** (1 / depth) - (s * t) ** (1 / depth))
+    assert manifold.dist(x, y) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_distance_is_symmetric_positive_and_satisfies_the_triangle_inequality(depth):
+    manifold, a = setup(6, 5, 2, depth, seed=14)
+    b = manifold.exp(a, 0.4 * manifold.random_tangent_vector(a))
+    c = manifold.exp(a, 0.4 * manifold.random_tangent_vector(a))
+    dab, dba = manifold.dist(a, b), manifold.dist(b, a)
+    assert dab == pytest.approx(dba, rel=1e-9)
+    assert manifold.dist(a, c) <= dab + manifold.dist(b, c)
+    assert manifold.dist(b, c) <= dba + manifold.dist(a, c)
+    u, s, vt = a
+    flipped = (-u, s, -vt)  # the same matrix in another SVD: distance zero
+    assert manifold.dist(a, a) == 0.0
+    assert manifold.dist(a, flipped) < 1e-13
+    near = manifold.exp(a, 1e-6 * manifold.random_tangent_vector(a))
+    assert manifold.dist(a, near) == pytest.approx(1e-6, rel=1e-6)
+
+
+def curve_length(manifold, points_at, nodes=24, h=1e-5):
+    """g-length of a curve on [0, 1] by Gauss-Legendre quadrature, velocities by central
+    differences projected on the tangent spaces."""
+    t, w = np.polynomial.legendre.leggauss(nodes)
+    t, w = 0.5 * (t + 1), 0.5 * w
+    total = 0.0
+    for ti, wi in zip(t, w):
+        before, at, after = points_at(ti - h), points_at(ti), points_at(ti + h)
+        velocity = manifold.projection(at, (matrix(after) - matrix(before)) / (2 * h))
+        total += wi * manifold.norm(at, velocity)
+    return total
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 7])
+def test_distance_is_below_the_length_of_other_curves(depth):
+    manifold, a = setup(5, 4, 2, depth, seed=15)
+    b = manifold.exp(a, 0.8 * manifold.random_tangent_vector(a))
+    d = manifold.dist(a, b)
+    embedded = FixedRankDeepLinear(5, 4, 2, depth=1)
+    xi1 = embedded.log(a, b)
+    # Gauss-Legendre on smooth integrands: quadrature and differencing errors ~ 1e-9
+    along_embedded = curve_length(manifold, lambda t: embedded.exp(a, t * xi1))
+    Wa, Wb = matrix(a), matrix(b)
+    along_truncation = curve_length(
+        manifold, lambda t: manifold.point_from_matrix(_truncate((1 - t) * Wa + t * Wb, 2))
+    )
+    xi = manifold.log(a, b)
+    along_geodesic = curve_length(manifold, lambda t: manifold.exp(a, t * xi))
+    assert along_geodesic == pytest.approx(d, rel=1e-8)
+    assert d <= along_truncation * (1 + 1e-8)
+    if depth == 1:
+        assert along_embedded == pytest.approx(d, rel=1e-8)
+    else:  # other curves are strictly longer
+        assert d < along_embedded * (1 - 1e-6)
+        assert d < along_truncation * (1 - 1e-6)
+    # Mirsky: a horizontal lift ends at layers whose singular values are s_b^(1/N)
+    lower = np.sqrt(depth) * np.linalg.norm(a[1] ** (1 / depth) - b[1] ** (1 / depth))
+    assert lower <= d
+
+
+def _truncate(W, k):
+    u, s, vt = np.linalg.svd(W, full_matrices=False)
+    return (u[:, :k] * s[:k]) @ vt[:k]
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_pair_mean_is_the_midpoint(depth):
+    manifold, a = setup(5, 4, 2, depth, seed=16)
+    b = manifold.exp(a, 0.6 * manifold.random_tangent_vector(a))
+    mid = manifold.pair_mean(a, b)
+    d = manifold.dist(a, b)
+    assert manifold.dist(a, mid) == pytest.approx(d / 2, rel=1e-9)
+    assert manifold.dist(mid, b) == pytest.approx(d / 2, rel=1e-9)
+
+
+def test_log_failure_says_how_far_it_got_and_why():
+    manifold, a = setup(5, 4, 2, 3, seed=17)
+    b = manifold.exp(a, 0.8 * manifold.random_tangent_vector(a))
+    with pytest.raises(ValueError, match=r"residual .* reached .* after 0 iterations") as info:
+        manifold.log(a, b, max_iterations=0)
+    assert "too far apart" in str(info.value) and "boundary" in str(info.value)
+
+
+# ---------------------------------------------------------------- parallel transport
+def dense_transport(manifold, x, xi, eta):
+    """W'' = II - C along with H' = II(W', H) - C(W', H) (P_T H' = -C: nabla^g_W' H = 0) on
+    dense matrices, II(Z, H) = P_u^perp (Z W^+ H + H W^+ Z) P_v^perp."""
+    m, n, k = manifold.m, manifold.n, manifold.k
+
+    def rhs(_t, y):
+        W, Z, H = (y[i * m * n : (i + 1) * m * n].reshape(m, n) for i in range(3))
+        u, s, vt = np.linalg.svd(W, full_matrices=False)
+        p = (u[:, :k], s[:k], vt[:k])
+        pu, pv = np.eye(m) - p[0] @ p[0].T, np.eye(n) - p[2].T @ p[2]
+        pinv = (p[2].T / p[1]) @ p[0].T
+        zt, ht = manifold.projection(p, Z), manifold.projection(p, H)
+
+        def second(A, B):
+            return pu @ (A @ pinv @ B + B @ pinv @ A) @ pv
+
+        def conn(a, b):
+            return manifold.tangent_to_matrix(p, manifold.connection_difference(p, a, b))
+
+        return np.concatenate(
+            [
+                Z.ravel(),
+                (second(Z, Z) - conn(zt, zt)).ravel(),
+                (second(Z, H) - conn(zt, ht)).ravel(),
+            ]
+        )
+
+    y0 = np.concatenate(
+        [matrix(x).ravel()] + [manifold.tangent_to_matrix(x, v).ravel() for v in (xi, eta)]
+    )
+    sol = solve_ivp(rhs, (0, 1), y0, method="DOP853", rtol=1e-12, atol=1e-13)
+    return sol.y[2 * m * n :, -1].reshape(m, n)
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_parallel_transport_matches_a_dense_integration(depth):
+    manifold, x = setup(5, 4, 2, depth, seed=18)
+    xi, eta = 0.6 * manifold.random_tangent_vector(x), manifold.random_tangent_vector(x)
+    y = manifold.exp(x, xi)
+    moved = manifold.tangent_to_matrix(y, manifold.parallel_transport(x, xi, eta))
+    assert np.abs(moved - dense_transport(manifold, x, xi, eta)).max() < 1e-10
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_parallel_transport_is_a_linear_isometry(depth):
+    manifold, x = setup(7, 6, 3, depth, seed=19)
+    xi = 0.7 * manifold.random_tangent_vector(x)
+    eta, zeta = manifold.random_tangent_vector(x), manifold.random_tangent_vector(x)
+    y, (t_eta, t_zeta) = geo.parallel_transport(x, xi, [eta, zeta], depth)
+    for a, b, ta, tb in ((eta, eta, t_eta, t_eta), (eta, zeta, t_eta, t_zeta)):
+        # integration tolerance 1e-12 on unit vectors
+        assert manifold.inner_product(y, ta, tb) == pytest.approx(
+            manifold.inner_product(x, a, b), abs=1e-10
+        )
+    combined = manifold.parallel_transport(x, xi, 2.0 * eta - 3.0 * zeta)
+    expected = 2.0 * FixedRankTangentVector(*t_eta) - 3.0 * FixedRankTangentVector(*t_zeta)
+    assert manifold.norm(y, combined - expected) < 1e-10
+    # back along the reversed geodesic: the identity
+    velocity = manifold.parallel_transport(x, xi, xi)
+    back = manifold.parallel_transport(y, -velocity, FixedRankTangentVector(*t_eta))
+    assert manifold.norm(x, back - eta) < 1e-10
+
+
+def test_parallel_transport_along_no_motion_is_the_identity():
+    manifold, x = setup(5, 4, 2, 3, seed=20)
+    eta = manifold.random_tangent_vector(x)
+    same = manifold.parallel_transport(x, manifold.zero_vector(x), eta)
+    assert manifold.norm(x, same - eta) < 1e-14
+
+
+# ---------------------------------------------------------------- sectional curvature
+def chart_curvature(manifold, x, X, Y, h):
+    """K(X, Y) from the metric matrix in the chart W(y) = (u + u_perp A)(S + B)(v + v_perp C)^T:
+    second directional derivatives and Christoffel symbols by central differences."""
+    m, n, k = manifold.m, manifold.n, manifold.k
+    u, s, vt = x
+    uperp = np.linalg.svd(u)[0][:, k:]
+    vperp = np.linalg.svd(vt.T)[0][:, k:]
+    na, nb, d = (m - k) * k, k * k, manifold.dim
+
+    def parts(y):
+        return (
+            y[:na].reshape(m - k, k),
+            y[na : na + nb].reshape(k, k),
+            y[na + nb :].reshape(n - k, k),
+        )
+
+    def factors(y):
+        A, B, C = parts(y)
+        return u + uperp @ A, np.diag(s) + B, vt.T + vperp @ C
+
+    def tangent(y, e):
+        L, B, R = factors(y)
+        dA, dB, dC = parts(e)
+        return (uperp @ dA) @ B @ R.T + L @ dB @ R.T + L @ B @ (vperp @ dC).T
+
+    E = np.eye(d)
+
+    def gram(y):
+        Wy = factors(y)
+        p = manifold.point_from_matrix(Wy[0] @ Wy[1] @ Wy[2].T)
+        vecs = [manifold.projection(p, tangent(y, e)) for e in E]
+        return np.array([[manifold.inner_product(p, a, b) for b in vecs] for a in vecs])
+
+    basis = np.array([tangent(np.zeros(d), e).ravel() for e in E]).T
+    xc = np.linalg.lstsq(basis, manifold.tangent_to_matrix(x, X).ravel(), rcond=None)[0]
+    yc = np.linalg.lstsq(basis, manifold.tangent_to_matrix(x, Y).ravel(), rcond=None)[0]
+    G0 = gram(np.zeros(d))
+    dG = np.array([(gram(h * E[i]) - gram(-h * E[i])) / (2 * h) for i in range(d)])
+    low = 0.5 * (dG + dG.transpose(1, 0, 2) - dG.transpose(1, 2, 0))  # Gamma_{ij,l}
+    Gamma = np.linalg.solve(G0, low.reshape(d * d, d).T).T.reshape(d, d, d)
+
+    def second(a, b, c, e):  # d_a d_b of g(c, e), central differences
+        f = lambda y: c @ gram(y) @ e  # noqa: E731
+        return (f(h * a + h * b) - f(h * a - h * b) - f(h * b - h * a) + f(-h * a - h * b)) / (
+            4 * h * h
+        )
+
+    def gam(a, b):
+        return np.einsum("i,j,ijl->l", a, b, Gamma)
+
+    def dg(a):
+        return np.einsum("l,lij->ij", a, dG)
+
+    # g(R(X,Y)Y, X) for the chart connection, expanded in derivatives of g and Gamma
+    value = (
+        second(xc, yc, xc, yc)
+        - 0.5 * second(xc, xc, yc, yc)
+        - 0.5 * second(yc, yc, xc, xc)
+        - xc @ dg(xc) @ gam(yc, yc)
+        + xc @ dg(yc) @ gam(xc, yc)
+        + xc @ G0 @ gam(xc, gam(yc, yc))
+        - xc @ G0 @ gam(yc, gam(xc, yc))
+    )
+    area = (xc @ G0 @ xc) * (yc @ G0 @ yc) - (xc @ G0 @ yc) ** 2
+    return value / area
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_sectional_curvature_matches_a_local_chart_computation(depth):
+    manifold, x = setup(4, 3, 2, depth, seed=21)
+    X, Y = manifold.random_tangent_vector(x), manifold.random_tangent_vector(x)
+    K = manifold.sectional_curvature(x, X, Y)
+    # Richardson extrapolation of the O(h^2) differences
+    coarse, fine = (chart_curvature(manifold, x, X, Y, h) for h in (2e-3, 1e-3))
+    reference = (4 * fine - coarse) / 3
+    scale = 1 / np.min(x[1]) ** (2 / depth)  # curvatures scale like s^(-2/N)
+    # measured: 1e-7 of the scale at h = 1e-3 alone, 1e-10 after extrapolation
+    assert abs(K - reference) < 1e-8 * scale
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 7, 1000])
+def test_sectional_curvature_of_the_rank_one_cone(depth):
+    # dr^2 + r^2 (round + round)/N with r = sqrt(N) s^(1/N): planes in one sphere factor
+    # have K = (N - 1)/(N s^(2/N)), mixed planes -1/(N s^(2/N)), radial planes 0
+    manifold, x = setup(4, 3, 1, depth, seed=22)
+    u, s, vt = x
+    rng = np.random.default_rng(0)
+    a = np.linalg.qr(np.hstack([u, rng.standard_normal((4, 2))]))[0][:, 1:]
+    b = np.linalg.qr(np.hstack([vt.T, rng.standard_normal((3, 1))]))[0][:, 1:]
+    zero_u, zero_v, zero_m = np.zeros((4, 1)), np.zeros((3, 1)), np.zeros((1, 1))
+    Xa = FixedRankTangentVector(a[:, :1], zero_m, zero_v)
+    Xa2 = FixedRankTangentVector(a[:, 1:], zero_m, zero_v)
+    Yb = FixedRankTangentVector(zero_u, zero_m, b)
+    radial = FixedRankTangentVector(zero_u, np.ones((1, 1)), zero_v)
+    scale = depth * s[0] ** (2 / depth)
+    assert manifold.sectional_curvature(x, Xa, Xa2) == pytest.approx((depth - 1) / scale, rel=1e-10)
+    assert manifold.sectional_curvature(x, Xa, Yb) == pytest.approx(-1 / scale, rel=1e-10)
+    assert abs(manifold.sectional_curvature(x, Xa + Yb, radial)) < 1e-12 / scale
+
+
+def test_sectional_curvature_at_depth_one_is_the_gauss_formula():
+    manifold, x = setup(6, 5, 3, 1, seed=23)
+    X, Y = manifold.random_tangent_vector(x), manifold.random_tangent_vector(x)
+    u, s, vt = x
+    W = matrix(x)
+    pinv = np.linalg.pinv(W)
+    pu, pv = np.eye(6) - u @ u.T, np.eye(5) - vt.T @ vt
+    Xm, Ym = manifold.tangent_to_matrix(x, X), manifold.tangent_to_matrix(x, Y)
+
+    def second(A, B):  # dense second fundamental form of M_k in R^{m x n}
+        return pu @ (A @ pinv @ B + B @ pinv @ A) @ pv
+
+    value = np.sum(second(Xm, Xm) * second(Ym, Ym)) - np.sum(second(Xm, Ym) ** 2)
+    area = np.sum(Xm * Xm) * np.sum(Ym * Ym) - np.sum(Xm * Ym) ** 2
+    assert manifold.sectional_curvature(x, X, Y) == pytest.approx(value / area, rel=1e-10)
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_sectional_curvature_is_a_function_of_the_plane(depth):
+    manifold, x = setup(6, 5, 2, depth, seed=24)
+    X, Y = manifold.random_tangent_vector(x), manifold.random_tangent_vector(x)
+    K = manifold.sectional_curvature(x, X, Y)
+    assert manifold.sectional_curvature(x, Y, X) == pytest.approx(K, rel=1e-12)
+    assert manifold.sectional_curvature(x, 2.0 * X, 3.0 * Y - 5.0 * X) == pytest.approx(K, rel=1e-9)
+    # the aligned matrices are a flat totally geodesic submanifold
+    A = aligned(manifold, x, np.array([1.0, 0.3]))
+    B = aligned(manifold, x, np.array([-0.2, 1.0]))
+    assert abs(manifold.sectional_curvature(x, A, B)) < 1e-12 * abs(K)
+    with pytest.raises(ValueError, match="span a plane"):
+        manifold.sectional_curvature(x, X, 2.0 * X)
+
+
+# ---------------------------------------------------------------- pymanopt's solvers
+def _rank_one_problem(depth):
+    manifold = FixedRankDeepLinear(3, 2, 1, depth=depth, rng=0)
+    target = manifold.point_to_matrix(manifold.random_point(np.random.default_rng(5)))
+
+    @pymanopt.function.numpy(manifold)
+    def cost(u, s, vt):
+        return float(0.5 * np.sum(((u * s) @ vt - target) ** 2))
+
+    return manifold, pymanopt.Problem(manifold, cost)
+
+
+@pytest.fixture
+def seeded_global_rng():
+    # pymanopt's ParticleSwarm draws its coefficients from numpy's global generator
+    state = np.random.get_state()  # noqa: NPY002 (pymanopt uses the legacy global state)
+    np.random.seed(0)  # noqa: NPY002
+    yield
+    np.random.set_state(state)  # noqa: NPY002
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_nelder_mead_and_particle_swarm_run_on_the_manifold(depth, seeded_global_rng):
+    # they need dist, log, pair_mean and random_point (closed forms on the rank-one cone)
+    manifold, problem = _rank_one_problem(depth)
+    rng = np.random.default_rng(1)
+    typical = np.median([problem.cost(manifold.random_point(rng)) for _ in range(20)])
+    result = NelderMead(max_iterations=30, verbosity=0).run(problem)
+    assert result.cost < 0.01 * typical  # the optimum is 0 (the target has rank one)
+    population = [manifold.random_point(rng) for _ in range(8)]
+    best = min(problem.cost(p) for p in population)  # before the run: pymanopt moves them
+    swarm = ParticleSwarm(max_iterations=30, population_size=8, verbosity=0).run(
+        problem, initial_point=population
+    )
+    assert swarm.cost < best  # the swarm found a better point than all its particles had
+
+
+def test_particle_swarm_on_rank_two_from_a_clustered_population(seeded_global_rng):
+    manifold = FixedRankDeepLinear(4, 3, 2, depth=2, rng=1)
+    target = manifold.random_point()
+    T = manifold.point_to_matrix(target)
+
+    @pymanopt.function.numpy(manifold)
+    def cost(u, s, vt):
+        return float(0.5 * np.sum(((u * s) @ vt - T) ** 2))
+
+    problem = pymanopt.Problem(manifold, cost)
+    centre = manifold.exp(target, 0.5 * manifold.random_tangent_vector(target))
+    population = [
+        manifold.exp(centre, 0.2 * manifold.random_tangent_vector(centre)) for _ in range(6)
+    ]
+    best = min(problem.cost(p) for p in population)  # before the run: pymanopt moves them
+    result = ParticleSwarm(max_iterations=4, population_size=6, verbosity=0).run(
+        problem, initial_point=population
+    )
+    assert result.cost < best
+
+
+# ---------------------------------------------------------------- input errors
+def test_errors_name_the_argument():
+    manifold, x = setup(5, 4, 2, 2, seed=25)
+    xi = manifold.random_tangent_vector(x)
+    with pytest.raises(ValueError, match="tangent_vector.Up"):
+        manifold.exp(x, (np.zeros((4, 2)), xi[1], xi[2]))
+    with pytest.raises(ValueError, match="rtol"):
+        manifold.exp(x, xi, rtol=0.0)
+    with pytest.raises(ValueError, match="boundary_tol"):
+        manifold.geodesic(x, xi, 1.0, boundary_tol=2.0)
+    with pytest.raises(ValueError, match="times"):
+        manifold.geodesic(x, xi, [0.0, np.nan])
+    with pytest.raises(ValueError, match="tol"):
+        manifold.log(x, x, tol=-1.0)
+    with pytest.raises(TypeError, match="max_iterations"):
+        manifold.log(x, x, max_iterations=2.5)
+    with pytest.raises(ValueError, match="depth"):
+        geo.exp(x, xi, 0)
+    with pytest.raises(ValueError, match="point_b.s"):
+        manifold.dist(x, (x[0], -x[1], x[2]))
+    with pytest.raises(ValueError, match="boundary_tol"):
+        manifold.exp((x[0], np.array([1.0, 1e-10]), x[2]), xi)
