@@ -92,6 +92,8 @@ __all__ = [
     "geodesic",
     "log",
     "parallel_transport",
+    "rank_one_exp",
+    "rank_one_log",
     "sectional_curvature",
 ]
 
