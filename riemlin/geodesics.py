@@ -86,6 +86,7 @@ from riemlin.hessian import connection_difference, hessian_weights
 from riemlin.metric import metric_weights, rational_power
 
 __all__ = [
+    "BoundaryError",
     "LogResult",
     "boundary_distance",
     "exp",
@@ -109,7 +110,12 @@ LOG_TOL = 1e-11
 # 5 to 50 steps at rtol = 1e-12; trial steps of absurd length are refused, not integrated)
 _LOG_MAX_STEPS = 500
 # log: relative residual of the first start above which the other starts are tried too
-_FAR = 0.1
+_FAR = 1e-3
+# log: trial steps per iteration before the Jacobian is rebuilt
+_LOG_TRIALS = 6
+# log: tangent dimension up to which a stalled iteration differences exp for its Jacobian
+# (one integration per coordinate; k(r_u + r_v - k) <= 3k^2, so up to k = 4)
+_LOG_DIFFERENCES = 64
 
 
 class LogResult(NamedTuple):
@@ -132,6 +138,27 @@ class LogResult(NamedTuple):
     residual: float
     iterations: int
     exps: int
+
+
+class BoundaryError(ValueError):
+    r"""A geodesic reaches the rank-deficient boundary of :math:`\mathcal M_k`.
+
+    A ``ValueError`` with two attributes (in the time of the geodesic asked for):
+
+    Attributes
+    ----------
+    t : float
+        Where :math:`s_k / \max(s_1(t), s_1(0))` falls below ``boundary_tol`` (for the
+        closed form of rank one: where the geodesic reaches the zero matrix).
+    t_boundary : float or None
+        Where the rank drops, extrapolated from :math:`s_k^{1/N}` being linear in ``t``
+        (exact along aligned geodesics); ``None`` if ``s_k`` is not decreasing there.
+    """
+
+    def __init__(self, message: str, t: float, t_boundary: float | None):
+        super().__init__(message)
+        self.t = t
+        self.t_boundary = t_boundary
 
 
 # ---------------------------------------------------------------------- checks
@@ -257,13 +284,16 @@ def _boundary_error(solver, layout, depth, boundary_tol, sign):
     Q1, s, Q2t = np.linalg.svd(B)
     rate = Q1[:, -1] @ M @ Q2t[-1]  # d s_k / dt
     where = f"t = {sign * t_c:.10g}"
+    t_star = None
     if rate < 0:
-        t_star = t_c + depth * s[-1] / -rate
-        where += f"; extrapolating s_k^(1/N), it reaches rank < k at t ~ {sign * t_star:.10g}"
-    return ValueError(
+        t_star = sign * (t_c + depth * s[-1] / -rate)
+        where += f"; extrapolating s_k^(1/N), it reaches rank < k at t ~ {t_star:.10g}"
+    return BoundaryError(
         "the geodesic reaches the rank-deficient boundary of M_k: s_k / max(s_1, s_1(0)) "
         f"falls below boundary_tol={boundary_tol:g} at {where}. The deep-linear metric is "
-        "incomplete; use a shorter tangent vector (or a smaller |t|)"
+        "incomplete; use a shorter tangent vector (or a smaller |t|)",
+        sign * t_c,
+        t_star,
     )
 
 
@@ -387,9 +417,9 @@ def exp(point, tangent_vector, depth: int, *, rtol: float = RTOL, boundary_tol=B
 
     Raises
     ------
-    ValueError
-        If the geodesic reaches the boundary for some ``t`` in ``(0, 1]``; the message
-        gives that ``t`` and the extrapolated ``t`` at which the rank drops.
+    BoundaryError
+        (a ``ValueError``) If the geodesic reaches the boundary for some ``t`` in
+        ``(0, 1]``; its ``t`` and ``t_boundary`` say where.
     """
     depth = _check_depth(depth)
     rtol = _check_positive(rtol, "rtol", below_one=True)
@@ -427,8 +457,10 @@ def geodesic(
     Raises
     ------
     ValueError
-        If a time is not finite, or the geodesic reaches the rank-deficient boundary
-        before the farthest time (the message says at which ``t``).
+        If a time is not finite.
+    BoundaryError
+        (a ``ValueError``) If the geodesic reaches the rank-deficient boundary before the
+        farthest time; its ``t`` and ``t_boundary`` say where.
     """
     depth = _check_depth(depth)
     rtol = _check_positive(rtol, "rtol", below_one=True)
@@ -486,7 +518,7 @@ def parallel_transport(
 
     Raises
     ------
-    ValueError
+    BoundaryError
         As :func:`exp`.
     """
     depth = _check_depth(depth)
@@ -645,47 +677,76 @@ def log(
         if np.linalg.norm(correction) < radius:
             starts[0] = starts[0] + 0.5 * correction
     f, F = starts[0], evaluate(starts[0])
+    tried = []
     if F is None or np.linalg.norm(F) > _FAR * norm_Y:
         ub_, vb_ = Qu.T @ ub, Qv.T @ vtb.T
-        starts += [coords.flatten(_rotation_start(u, s, v, ub_, sb / scale, vb_, depth))]
-        starts += [coords.flatten(r)] if depth > 1 else []
+        starts.append(coords.flatten(_rotation_start(u, s, v, ub_, sb / scale, vb_, depth)))
+        if F is None and depth > 1:
+            starts.append(coords.flatten(r))
         for candidate in starts[1:]:
             G = evaluate(candidate)
             if G is not None and (F is None or np.linalg.norm(G) < np.linalg.norm(F)):
+                tried.append((f, F))
                 f, F = candidate, G
+            elif G is not None:
+                tried.append((candidate, G))
     while F is None:  # shorten the start until its geodesic stays away from the boundary
         if exps > 8:
             raise _log_failure(point_a, point_b, None, 0, exps, tol, norm_Y)
         f = 0.5 * f
         F = evaluate(f)
-    # Broyden in least-squares form, steps no longer than twice the start or the iterate
+    # Broyden in least-squares form, steps no longer than twice the start or the iterate.
+    # A rejected trial still updates J (its secant slope along the trial direction is
+    # right even where the model's is not), and the next trial is solved from the update.
     J = _second_order_model(coords, s, depth, coords.vector(f))
-    iterations, reset = 0, False
+    for g, G in tried:  # the other starts give secant information for free
+        if G is not None and np.any(g != f):
+            J += np.outer(G - F - J @ (g - f), g - f) / ((g - f) @ (g - f))
+
+    def differences(f, F):
+        # forward differences of exp, steps 1e-7 of the iterate (errors ~1e-7 relative)
+        h = 1e-7 * max(1.0, np.linalg.norm(f))
+        cols = []
+        for e in np.eye(coords.dim):
+            G = evaluate(f + h * e)
+            cols.append(np.zeros_like(F) if G is None else (G - F) / h)
+        return np.array(cols).T
+
+    iterations, reset, history = 0, False, [np.linalg.norm(F)]
     while np.linalg.norm(F) > tol * norm_Y:
         if iterations >= max_iterations:
             raise _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y)
-        step = -np.linalg.lstsq(J, F, rcond=None)[0]
-        region = 2 * max(radius, np.linalg.norm(f))
-        if np.linalg.norm(step) > region:
-            step *= region / np.linalg.norm(step)
         accepted, lam = False, 1.0
-        for _ in range(6):
-            trial = f + lam * step
-            F_trial = evaluate(trial)
-            if F_trial is None:
+        for _ in range(_LOG_TRIALS):
+            step = -np.linalg.lstsq(J, F, rcond=None)[0]
+            region = 2 * max(radius, np.linalg.norm(f))
+            if np.linalg.norm(step) > region:
+                step *= region / np.linalg.norm(step)
+            taken = lam * step
+            F_trial = evaluate(f + taken)
+            if F_trial is None:  # the trial geodesic reaches the boundary: shorten
                 lam *= 0.5
                 continue
-            taken = lam * step
             J += np.outer(F_trial - F - J @ taken, taken) / (taken @ taken)
             if np.linalg.norm(F_trial) < (1 - 1e-4 * lam) * np.linalg.norm(F):
-                f, F, accepted = trial, F_trial, True
+                f, F, accepted = f + taken, F_trial, True
                 break
             lam *= 0.5
         if accepted:
             iterations += 1
             reset = False
-        elif not reset:  # the secant information misleads: start again from the model
-            J = _second_order_model(coords, s, depth, coords.vector(f))
+            history.append(np.linalg.norm(F))
+            if len(history) > 10 and history[-1] > 0.5 * history[-11]:  # stagnation
+                raise _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y)
+            if history[-1] > 0.5 * history[-2] and coords.dim <= _LOG_DIFFERENCES:
+                J = differences(f, F)  # slow progress: Newton on a differenced Jacobian
+        elif not reset:  # the secant information misleads: start again
+            small = coords.dim <= _LOG_DIFFERENCES
+            J = (
+                differences(f, F)
+                if small
+                else _second_order_model(coords, s, depth, coords.vector(f))
+            )
             reset = True
         else:
             raise _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y)
@@ -960,9 +1021,9 @@ def rank_one_exp(point, tangent_vector, depth: int, t: float = 1.0):
 
     Raises
     ------
-    ValueError
-        If the geodesic passes through the zero matrix (to rounding) by time ``t``, or
-        ``s(t)`` underflows.
+    BoundaryError
+        (a ``ValueError``) If the geodesic passes through the zero matrix (to rounding) by
+        time ``t``, or ``s(t)`` underflows.
     """
     depth = _check_depth(depth)
     u, s, vt = point
@@ -982,10 +1043,12 @@ def rank_one_exp(point, tangent_vector, depth: int, t: float = 1.0):
     r_near = np.hypot(r0 + rdot * t_near, r0 * omega * t_near)
     s1 = rational_power(r / np.sqrt(N), N, 1)
     if r_near <= 64 * np.finfo(float).eps * (r0 + speed * abs(t)) or not s1 > 0:
-        raise ValueError(
+        raise BoundaryError(
             "the geodesic reaches the rank-deficient boundary of M_k (the zero matrix) at "
             f"t ~ {t_near:.10g} (or s underflows). The deep-linear metric is incomplete; use "
-            "a shorter tangent vector"
+            "a shorter tangent vector",
+            t_near,
+            t_near,
         )
     phi = np.arctan2(py, px)
     if omega > 0:
