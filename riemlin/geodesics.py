@@ -82,6 +82,7 @@ import scipy.fft
 from scipy.integrate import DOP853
 from scipy.optimize import brentq
 
+from riemlin._validation import check_int
 from riemlin.hessian import connection_difference, hessian_weights
 from riemlin.metric import metric_weights, rational_power
 
@@ -101,8 +102,8 @@ __all__ = [
 #: Default relative tolerance of the geodesic integration (DOP853, on the state scaled so
 #: that the largest singular value is one).
 RTOL = 1e-12
-#: Default threshold on :math:`s_k(W)/s_1(W)` below which a geodesic is declared to reach
-#: the rank-deficient boundary.
+#: Default threshold on :math:`s_k(W(t)) / \max(s_1(W(t)), s_1(W(0)))` below which a
+#: geodesic is declared to reach the rank-deficient boundary.
 BOUNDARY_TOL = 1e-8
 #: Default tolerance of :func:`log` on :math:`\|\exp_a(\xi) - b\|_F / \|b\|_F`.
 LOG_TOL = 1e-11
@@ -173,9 +174,7 @@ def _check_positive(value, name: str, below_one: bool = False) -> float:
 
 
 def _check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1; got {depth!r}")
-    return int(depth)
+    return check_int(depth, "depth")
 
 
 # ---------------------------------------------------------------------- the frame ODE
@@ -408,12 +407,15 @@ def exp(point, tangent_vector, depth: int, *, rtol: float = RTOL, boundary_tol=B
         times ``rtol`` relative to :math:`\|W\|_F` for geodesics of moderate length.
     boundary_tol : float, default 1e-8
         The geodesic is declared to reach the rank-deficient boundary when
-        :math:`s_k/s_1` of the moving point falls below ``boundary_tol``.
+        :math:`s_k(t) / \max(s_1(t), s_1(0))` falls below ``boundary_tol``, or a singular
+        value passes through zero within a step (the core's determinant changes sign).
+        The point passed must satisfy the same bound.
 
     Returns
     -------
     tuple (u, s, vt)
-        The end point, of rank ``k`` with :math:`s_k/s_1 \ge` ``boundary_tol``.
+        The end point, of rank ``k`` with :math:`s_k \ge` ``boundary_tol``
+        :math:`\max(s_1, s_1(0))`.
 
     Raises
     ------
@@ -582,6 +584,79 @@ def _second_order_model(coords, s, depth, xi):
     return np.array(cols).T
 
 
+class _Shooting:
+    """``F(xi) = exp_a(xi) - b`` in the reduced space, counting geodesic integrations."""
+
+    def __init__(self, u, s, v, Y, depth, rtol, boundary_tol):
+        self.u, self.s, self.v, self.Y = u, s, v, Y
+        self.depth, self.rtol, self.boundary_tol = depth, rtol, boundary_tol
+        self.coords = _TangentCoordinates(u, v)
+        self.exps = 0
+
+    def __call__(self, f):
+        """The residual, or ``None`` when the geodesic reaches the boundary (or is absurd)."""
+        self.exps += 1
+        try:
+            z = _exp(
+                (self.u, self.s, self.v.T),
+                self.coords.vector(f),
+                self.depth,
+                self.rtol,
+                self.boundary_tol,
+                _LOG_MAX_STEPS,
+            )
+        except ValueError:
+            return None
+        return ((z[0] * z[1]) @ z[2] - self.Y).ravel()
+
+    def model(self, f):
+        return _second_order_model(self.coords, self.s, self.depth, self.coords.vector(f))
+
+    def differences(self, f, F):
+        """Forward differences of exp, steps 1e-7 of the iterate (errors ~1e-7 relative)."""
+        h = 1e-7 * max(1.0, np.linalg.norm(f))
+        cols = []
+        for e in np.eye(self.coords.dim):
+            G = self(f + h * e)
+            cols.append(np.zeros_like(F) if G is None else (G - F) / h)
+        return np.array(cols).T
+
+    def starts(self, r, ub, sb, vb):
+        """The best start, its residual and the other starts tried (secant information).
+
+        First the second-order inverse of exp (its correction kept only where smaller
+        than the first-order term); if its relative residual exceeds ``_FAR``, also the
+        frame rotation (and the first-order start if the first geodesic failed).
+        """
+        coords, depth, s = self.coords, self.depth, self.s
+        first = coords.flatten(r)
+        f = first
+        if depth > 1:
+            z = _inverse_metric(s, depth, r)
+            correction = coords.flatten(connection_difference(hessian_weights(s, depth), z, z))
+            if np.linalg.norm(correction) < np.linalg.norm(first):
+                f = first + 0.5 * correction
+        F = self(f)
+        tried = []
+        if F is None or np.linalg.norm(F) > _FAR * np.linalg.norm(self.Y):
+            others = [coords.flatten(_rotation_start(self.u, s, self.v, ub, sb, vb, depth))]
+            if F is None and depth > 1:
+                others.append(first)
+            for candidate in others:
+                G = self(candidate)
+                if G is not None and (F is None or np.linalg.norm(G) < np.linalg.norm(F)):
+                    tried.append((f, F))
+                    f, F = candidate, G
+                else:
+                    tried.append((candidate, G))
+        while F is None:  # shorten the start until its geodesic stays away from the boundary
+            if self.exps > 8:
+                break
+            f = 0.5 * f
+            F = self(f)
+        return f, F, [(g, G) for g, G in tried if G is not None]
+
+
 def log(
     point_a,
     point_b,
@@ -596,16 +671,25 @@ def log(
 
     Shooting. Both points lie in :math:`\operatorname{span}[u_a, u_b] \times
     \operatorname{span}[v_a, v_b]`, a totally geodesic copy of :math:`\mathcal M_k` in
-    :math:`\mathbb R^{2k\times 2k}` where everything below runs. The start is the
-    second-order inverse of the exponential,
-    :math:`\xi_0 = r + \tfrac12 C(r, r)` with :math:`r = P_{T_a}(b - a)` (since
-    :math:`P_{T_a}(\exp_a(\xi) - a) = \xi - \tfrac12 C(\xi,\xi) + O(\|\xi\|^3)`). The
-    equations :math:`F(\xi) = \exp_a(\xi) - b = 0` (an ambient residual, zero only at
-    ``b``) are solved by Broyden's quasi-Newton method in least squares form, with the
-    initial Jacobian the derivative of the second-order Taylor polynomial of the
-    exponential (:math:`\delta + \mathrm{II}(\xi,\delta) - C(\xi,\delta)`, off by
-    :math:`O(\|\xi\|^2)`), one ``exp`` per trial step, and step halving when the
-    residual does not decrease or a trial geodesic reaches the boundary.
+    :math:`\mathbb R^{2k\times 2k}` where everything below runs.
+
+    * **Start**: the second-order inverse of the exponential,
+      :math:`\xi_0 = r + \tfrac12 C(r, r)` with :math:`r = P_{T_a}(b - a)` (since
+      :math:`P_{T_a}(\exp_a(\xi) - a) = \xi - \tfrac12 C(\xi,\xi) + O(\|\xi\|^3)`);
+      if its residual exceeds ``1e-3`` of :math:`\|b\|_F`, also the velocity of the curve
+      that turns the singular frames along Grassmann geodesics (after a Procrustes
+      alignment) and moves the core in :math:`s^{1/N}`, whichever is better.
+    * **Iterations**: Broyden's quasi-Newton method on the ambient residual
+      :math:`F(\xi) = \exp_a(\xi) - b` (zero only at ``b``), in least-squares form. The
+      initial Jacobian is the derivative of the second-order Taylor polynomial of the
+      exponential, :math:`\delta + \mathrm{II}(\xi,\delta) - C(\xi,\delta)` (off by
+      :math:`O(\|\xi\|^2)`), updated by the secant of every trial, accepted or not (a
+      rejected trial is solved again from the update, with half the step after a trial
+      geodesic reached the boundary). Steps are at most twice the start or the iterate.
+      When an accepted step does not halve the residual and the tangent space has at most
+      64 dimensions (``k <= 4``), the Jacobian is replaced by forward differences of
+      ``exp`` (Newton). The iteration stops when the residual has not halved in ten
+      steps.
 
     The geodesic found is the one continued from the start: for points closer than the
     injectivity radius it is the minimizing one; far apart, or when the minimizing
@@ -638,92 +722,38 @@ def log(
     tol = _check_positive(tol, "tol", below_one=True)
     rtol = _check_positive(rtol, "rtol", below_one=True)
     boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, numbers.Integral):
-        raise TypeError(f"max_iterations must be an int; got {type(max_iterations).__name__}")
-    if max_iterations < 0:
-        raise ValueError(f"max_iterations must be >= 0; got {max_iterations}")
+    max_iterations = check_int(max_iterations, "max_iterations", minimum=0)
     ua, sa, vta = point_a
     ub, sb, vtb = point_b
     Qu = _orth(np.hstack([ua, ub]))
     Qv = _orth(np.hstack([vta.T, vtb.T]))
     scale = float(np.max(sa))
     u, s, v = Qu.T @ ua, sa / scale, Qv.T @ vta.T
-    X = (u * s) @ v.T
     Y = ((Qu.T @ ub) * (sb / scale)) @ (vtb @ Qv)
     norm_Y = np.linalg.norm(Y)
-    coords = _TangentCoordinates(u, v)
-    exps = 0
+    shoot = _Shooting(u, s, v, Y, depth, rtol, boundary_tol)
 
-    def residual(f):
-        nonlocal exps
-        exps += 1
-        z = _exp((u, s, v.T), coords.vector(f), depth, rtol, boundary_tol, _LOG_MAX_STEPS)
-        return ((z[0] * z[1]) @ z[2] - Y).ravel()
+    def failure(F, iterations):
+        return _log_failure(point_a, point_b, F, iterations, shoot.exps, tol, norm_Y)
 
-    def evaluate(f):
-        try:
-            return residual(f)
-        except ValueError:  # the geodesic reaches the boundary (or takes too many steps)
-            return None
-
-    # Starts: the second-order inverse of exp (kept only where its correction is smaller
-    # than the first-order term), and for far points also the frame rotation.
-    r = _project(u, v, Y - X)
-    radius = np.linalg.norm(coords.flatten(r))
-    starts = [coords.flatten(r)]
-    if depth > 1:
-        z = _inverse_metric(s, depth, r)
-        correction = coords.flatten(connection_difference(hessian_weights(s, depth), z, z))
-        if np.linalg.norm(correction) < radius:
-            starts[0] = starts[0] + 0.5 * correction
-    f, F = starts[0], evaluate(starts[0])
-    tried = []
-    if F is None or np.linalg.norm(F) > _FAR * norm_Y:
-        ub_, vb_ = Qu.T @ ub, Qv.T @ vtb.T
-        starts.append(coords.flatten(_rotation_start(u, s, v, ub_, sb / scale, vb_, depth)))
-        if F is None and depth > 1:
-            starts.append(coords.flatten(r))
-        for candidate in starts[1:]:
-            G = evaluate(candidate)
-            if G is not None and (F is None or np.linalg.norm(G) < np.linalg.norm(F)):
-                tried.append((f, F))
-                f, F = candidate, G
-            elif G is not None:
-                tried.append((candidate, G))
-    while F is None:  # shorten the start until its geodesic stays away from the boundary
-        if exps > 8:
-            raise _log_failure(point_a, point_b, None, 0, exps, tol, norm_Y)
-        f = 0.5 * f
-        F = evaluate(f)
-    # Broyden in least-squares form, steps no longer than twice the start or the iterate.
-    # A rejected trial still updates J (its secant slope along the trial direction is
-    # right even where the model's is not), and the next trial is solved from the update.
-    J = _second_order_model(coords, s, depth, coords.vector(f))
+    r = _project(u, v, Y - (u * s) @ v.T)
+    f, F, tried = shoot.starts(r, Qu.T @ ub, sb / scale, Qv.T @ vtb.T)
+    if F is None:
+        raise failure(None, 0)
+    region = 2 * np.linalg.norm(shoot.coords.flatten(r))
+    J = shoot.model(f)
     for g, G in tried:  # the other starts give secant information for free
-        if G is not None and np.any(g != f):
-            J += np.outer(G - F - J @ (g - f), g - f) / ((g - f) @ (g - f))
-
-    def differences(f, F):
-        # forward differences of exp, steps 1e-7 of the iterate (errors ~1e-7 relative)
-        h = 1e-7 * max(1.0, np.linalg.norm(f))
-        cols = []
-        for e in np.eye(coords.dim):
-            G = evaluate(f + h * e)
-            cols.append(np.zeros_like(F) if G is None else (G - F) / h)
-        return np.array(cols).T
-
+        J += np.outer(G - F - J @ (g - f), g - f) / ((g - f) @ (g - f))
     iterations, reset, history = 0, False, [np.linalg.norm(F)]
     while np.linalg.norm(F) > tol * norm_Y:
         if iterations >= max_iterations:
-            raise _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y)
+            raise failure(F, iterations)
         accepted, lam = False, 1.0
         for _ in range(_LOG_TRIALS):
             step = -np.linalg.lstsq(J, F, rcond=None)[0]
-            region = 2 * max(radius, np.linalg.norm(f))
-            if np.linalg.norm(step) > region:
-                step *= region / np.linalg.norm(step)
-            taken = lam * step
-            F_trial = evaluate(f + taken)
+            limit = max(region, 2 * np.linalg.norm(f))
+            taken = lam * step * min(1.0, limit / np.linalg.norm(step))
+            F_trial = shoot(f + taken)
             if F_trial is None:  # the trial geodesic reaches the boundary: shorten
                 lam *= 0.5
                 continue
@@ -732,27 +762,23 @@ def log(
                 f, F, accepted = f + taken, F_trial, True
                 break
             lam *= 0.5
+        small = shoot.coords.dim <= _LOG_DIFFERENCES
         if accepted:
             iterations += 1
             reset = False
             history.append(np.linalg.norm(F))
             if len(history) > 10 and history[-1] > 0.5 * history[-11]:  # stagnation
-                raise _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y)
-            if history[-1] > 0.5 * history[-2] and coords.dim <= _LOG_DIFFERENCES:
-                J = differences(f, F)  # slow progress: Newton on a differenced Jacobian
+                raise failure(F, iterations)
+            if history[-1] > 0.5 * history[-2] and small:
+                J = shoot.differences(f, F)  # slow progress: Newton on differences
         elif not reset:  # the secant information misleads: start again
-            small = coords.dim <= _LOG_DIFFERENCES
-            J = (
-                differences(f, F)
-                if small
-                else _second_order_model(coords, s, depth, coords.vector(f))
-            )
+            J = shoot.differences(f, F) if small else shoot.model(f)
             reset = True
         else:
-            raise _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y)
-    Up, M, Vp = coords.vector(f)
+            raise failure(F, iterations)
+    Up, M, Vp = shoot.coords.vector(f)
     xi = (scale * (Qu @ Up), scale * M, scale * (Qv @ Vp))
-    return LogResult(xi, float(np.linalg.norm(F) / norm_Y), iterations, exps)
+    return LogResult(xi, float(np.linalg.norm(F) / norm_Y), iterations, shoot.exps)
 
 
 def _project(u, v, Z):
