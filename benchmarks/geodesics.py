@@ -77,26 +77,16 @@ def run(quick: bool = False) -> list[dict]:
         min_time=min_time,
     )
 
-    def pair(a, b):
-        return {a: t[a], b: t[b]}
-
-    rows.append(
-        _row(
-            "exp (unit length) / retraction, N=3",
-            size,
-            t["exp"] / t["retraction"],
-            seconds=pair("exp", "retraction"),
-        )
-    )
-    rows.append(
-        _row(
-            "exp depth 1000 / depth 2 (unit length)",
-            size,
-            t["exp N=1000"] / t["exp N=2"],
-            goal=3.0,
-            seconds=pair("exp N=1000", "exp N=2"),
-        )
-    )
+    ratios = [
+        ("exp (unit length) / retraction, N=3", "exp", "retraction", None),
+        ("exp depth 1000 / depth 2 (unit length)", "exp N=1000", "exp N=2", 3.0),
+        ("log / exp (distance 0.5), N=3", "log", "exp (half)", None),
+        ("parallel_transport / exp, N=3", "transport", "exp", None),
+        ("sectional_curvature depth 1000 / depth 2", "curvature N=1000", "curvature N=2", None),
+    ]
+    for name, num, den, goal in ratios:
+        seconds = {num: t[num], den: t[den]}
+        rows.append(_row(name, size, t[num] / t[den], goal=goal, seconds=seconds))
     result = manifold.log(x, near, full_output=True)
     rows.append(
         _row(
@@ -105,30 +95,6 @@ def run(quick: bool = False) -> list[dict]:
             result.exps,
             residual=result.residual,
             iterations=result.iterations,
-        )
-    )
-    rows.append(
-        _row(
-            "log / exp (distance 0.5), N=3",
-            size,
-            t["log"] / t["exp (half)"],
-            seconds=pair("log", "exp (half)"),
-        )
-    )
-    rows.append(
-        _row(
-            "parallel_transport / exp, N=3",
-            size,
-            t["transport"] / t["exp"],
-            seconds=pair("transport", "exp"),
-        )
-    )
-    rows.append(
-        _row(
-            "sectional_curvature depth 1000 / depth 2",
-            size,
-            t["curvature N=1000"] / t["curvature N=2"],
-            seconds=pair("curvature N=1000", "curvature N=2"),
         )
     )
 

@@ -771,9 +771,10 @@ class FixedRankDeepLinear(Manifold):
 
         Raises
         ------
-        ValueError
-            If the geodesic reaches the rank-deficient boundary for ``t`` in ``(0, 1]``
-            (``g`` is incomplete); the message says at which ``t``.
+        riemlin.geodesics.BoundaryError
+            (a ``ValueError``) If the geodesic reaches the rank-deficient boundary for
+            ``t`` in ``(0, 1]`` (``g`` is incomplete); its ``t`` and ``t_boundary`` say
+            where.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
@@ -797,13 +798,24 @@ class FixedRankDeepLinear(Manifold):
         """Points ``exp(point, t * tangent_vector)`` at the times ``t`` (scalar or 1-D array).
 
         Returns one :data:`FixedRankPoint` for a scalar ``t``, else a list; see
-        :func:`riemlin.geodesics.geodesic`.
+        :func:`riemlin.geodesics.geodesic` (for ``k = 1`` the closed form
+        :func:`riemlin.geodesics.rank_one_exp` at each time).
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        out = _geodesics.geodesic(
-            point, tangent_vector, self._depth, t, rtol=rtol, boundary_tol=boundary_tol
-        )
+        if self._k == 1:  # a cone: closed form at each time
+            times = np.asarray(t, dtype=float)
+            if times.ndim > 1 or not np.all(np.isfinite(times)):
+                raise ValueError(f"t must be a finite scalar or 1-D array; got {t!r}")
+            out = [
+                _geodesics.rank_one_exp(point, tangent_vector, self._depth, float(ti))
+                for ti in np.atleast_1d(times)
+            ]
+            out = out[0] if times.ndim == 0 else out
+        else:
+            out = _geodesics.geodesic(
+                point, tangent_vector, self._depth, t, rtol=rtol, boundary_tol=boundary_tol
+            )
         if isinstance(out, list):
             return [FixedRankPoint(*p) for p in out]
         return FixedRankPoint(*out)

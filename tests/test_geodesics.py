@@ -179,6 +179,9 @@ def test_rank_one_exp_and_log_are_the_cone_formulas(depth):
     ode = geo.exp(x, xi, depth)  # the general integrator, also at k = 1
     closed = manifold.exp(x, xi)  # the cone's closed form
     assert np.abs(matrix(ode) - matrix(closed)).max() < 1e-11
+    times = [0.3, -0.4, 1.5]
+    for p, q in zip(geo.geodesic(x, xi, depth, times), manifold.geodesic(x, xi, times)):
+        assert np.abs(matrix(p) - matrix(q)).max() < 1e-11
     a, b = manifold.random_point(), manifold.random_point()  # any pair: the log is global
     result = manifold.log(a, b, full_output=True)
     assert result.residual < 1e-13
