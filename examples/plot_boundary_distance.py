@@ -64,8 +64,7 @@ print("from exp's error:  ", " ".join(f"{v:7.4f}" for v in measured))
 # way to rank ``k - 1`` is the last stretch from ``eps s_k`` to zero, which costs
 # ``sqrt(N) (eps s_k)^(1/N)``, close to ``sqrt(N)`` however small ``eps`` is.
 eps_values = [1e-1, 1e-3] if fast else [1e-1, 1e-2, 1e-3, 1e-6]
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-ax = axes[0]
+fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
 closed = np.array([boundary_distance(x, d) for d in depths])
 ax.plot(depths, closed, "k-", lw=2, label="sqrt(N) s_k^(1/N)")
 ax.plot(depths, measured, "C3o", mfc="none", label="geodesic refused by exp")
@@ -79,6 +78,7 @@ ax.set_xlabel("depth N")
 ax.set_ylabel("distance in g")
 ax.set_title(f"distance to rank < {k} from s = ({s[0]:g}, {s[1]:g})")
 ax.legend(fontsize=8)
+plt.show()
 
 # %%
 # Compared with the Euclidean picture
@@ -87,7 +87,7 @@ ax.legend(fontsize=8)
 # ``sqrt(N) s_k^(1/N - 1)`` times farther away: much farther for small ``s_k``. In the
 # layers' picture each of the ``N`` balanced layers must lose rank, and each has ``k``-th
 # singular value ``s_k^(1/N)``, close to one.
-ax = axes[1]
+fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
 for sk in (0.5, 0.1, 0.01):
     point = (U, np.array([s[0], sk]), V.T)
     ax.plot(depths, [boundary_distance(point, d) / sk for d in depths], ".-", label=f"s_k = {sk:g}")
