@@ -55,9 +55,14 @@ examples/low_rank_matrix_approximation.py (run per backend by tests/test_example
   ->  test_pymanopt_backends.py::test_low_rank_example: different, the run is asserted to
       reach the Eckart-Young minimum (pymanopt only runs it); tensorflow is not covered.
 
-What the class docstring says carries over from FixedRankEmbedded is checked by running
-the same problems and solvers on both classes (test_same_iterates_at_depth_one and the
-tests after it).
+Beyond pymanopt's tests, the class docstring's account of what carries over from
+FixedRankEmbedded and what differs is checked by running the same problems (costs on
+(u, s, vt) with autograd, a gradient by projection with numpy) and solvers on both
+classes: test_same_iterates_at_depth_one, test_same_problems_reach_known_minima,
+test_trust_regions_on_riemlin_only, test_retraction_keeps_the_frames_orthonormal (where
+pymanopt's retraction drifts off the frames and ends below the minimum),
+test_projection_is_not_the_gradient_at_depth_above_one and
+test_a_step_that_drops_the_rank_raises.
 """
 
 from types import SimpleNamespace
@@ -70,7 +75,7 @@ import scipy.sparse as sp
 from pymanopt.manifolds import Euclidean, FixedRankEmbedded, Product
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
 
-from riemlin import FixedRankDeepLinear, check_gradient, matrix_problem
+from riemlin import FixedRankDeepLinear, FixedRankTangentVector, check_gradient, matrix_problem
 from riemlin.ambient import ambient_matmul, ambient_rmatmul
 from riemlin.reference import metric_operator_inverse_dense
 
@@ -358,6 +363,17 @@ def test_retraction(manifold, variant):
             np.abs(_matrix(y) - _matrix(FixedRankEmbedded(M_, N_, K_).retraction(x, xi))).max()
             > 1e-3
         )
+
+
+def test_a_step_that_drops_the_rank_raises(manifold):
+    # Not a property pymanopt tests, but one code moving over meets: pymanopt adds eps to
+    # every singular value and returns a "point" with s = 2.2e-16 when W + xi has rank
+    # below k; riemlin raises a ValueError that says to take a shorter step.
+    x = manifold.random_point()
+    to_zero = FixedRankTangentVector(np.zeros((M_, K_)), -np.diag(x[1]), np.zeros((N_, K_)))
+    assert np.all(FixedRankEmbedded(M_, N_, K_).retraction(x, to_zero)[1] < 1e-15)
+    with pytest.raises(ValueError, match="numerical rank below k"):
+        manifold.retraction(x, to_zero)
 
 
 # ------------------------------------------------------ tests/test_problem_backend_interface.py
