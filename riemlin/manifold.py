@@ -52,10 +52,12 @@ class FixedRankDeepLinear(Manifold):
 
     Points are ``(u, s, vt)`` (thin SVD, ``s`` positive, shapes ``(m, k)``, ``(k,)``,
     ``(k, n)``) and tangent vectors ``(Up, M, Vp)`` with
-    :math:`\xi = u M v^\top + U_p v^\top + u V_p^\top`, ``u^T Up = 0``, ``vt Vp = 0``,
-    exactly as in pymanopt's ``FixedRankEmbedded``, so code written for one runs on
-    the other. All operations cost :math:`O((m+n)k^2)` or less, independent of the
-    depth.
+    :math:`\xi = u M v^\top + U_p v^\top + u V_p^\top`, ``u^T Up = 0``, ``vt Vp = 0``:
+    the same types as pymanopt's ``FixedRankEmbedded``. Code written for that class runs
+    on this one unchanged, except code that reads :meth:`embedding` as an ambient
+    matrix; at ``depth=1`` it computes the same gradients and retractions (see Notes
+    for what differs). All operations cost :math:`O((m+n)k^2)` or less, independent of
+    the depth.
 
     Parameters
     ----------
@@ -81,6 +83,45 @@ class FixedRankDeepLinear(Manifold):
         retraction that is second order for ``g`` (its curves have zero covariant
         acceleration at ``t = 0``), at an extra :math:`O((m+n)k^2 + k^3)` per call.
         Both coincide at ``depth = 1``.
+
+    Notes
+    -----
+    What carries over from pymanopt 2.2.1's ``FixedRankEmbedded``: the point and tangent
+    types, ``dim``, ``typical_dist``, ``projection`` (Frobenius-orthogonal at every
+    depth), ``transport``, ``to_tangent_space``, ``zero_vector``, the retraction's point
+    (the truncated SVD of ``W + xi``), the signatures of ``random_point()`` and
+    ``random_tangent_vector(point)``, the ``(du, ds, dvt)`` convention of
+    :meth:`euclidean_to_riemannian_gradient`, and ``dist``, ``exp``, ``log`` raising
+    ``NotImplementedError``. At ``depth=1`` the same problems (costs on ``(u, s, vt)``
+    with any backend, or gradients by ``projection``) give the same iterates, up to
+    rounding. What differs:
+
+    - :meth:`embedding` returns the derivative of the SVD ``(du, ds, dvt)``, a direction
+      with the point's shapes, so that pymanopt's autodiff Hessians work; pymanopt's
+      returns the ambient triple ``(U, S, V)``, which here is :meth:`tangent_to_low_rank`
+      (:meth:`tangent_to_matrix` gives the dense matrix).
+    - :meth:`euclidean_to_riemannian_hessian` is exact, so ``TrustRegions`` runs;
+      ``FixedRankEmbedded``'s fails on autodiff data.
+    - At ``depth > 1`` the metric is ``g``: :meth:`inner_product`, :meth:`norm`, the unit
+      length of :meth:`random_tangent_vector` and the Riemannian gradient and Hessian
+      change. ``projection`` stays Frobenius-orthogonal, so a Riemannian gradient written
+      as ``projection(point, G)`` (right for ``FixedRankEmbedded`` and at ``depth=1``) is
+      not the gradient for ``g``; use :meth:`riemannian_gradient_from_matrix` or
+      :func:`riemlin.matrix_problem`.
+    - :meth:`random_point` draws the singular values log-uniformly from
+      ``[spread**-0.5, spread**0.5]`` (pymanopt: sorted ``U(0, 1)``); both random methods
+      take ``rng``.
+    - The retraction is Manopt's current variant (QR factorizations of ``[u, Up]`` and
+      ``[v, Vp]``), which keeps ``u`` and ``v`` orthonormal where pymanopt's (QR of
+      ``Up`` alone) lets them drift as steps shrink; it adds no ``eps`` to ``s`` and
+      raises ``ValueError`` for a step that drops the rank.
+    - The gradient conversion does not divide data through the product by
+      :math:`s_j^2 - s_i^2` (accurate near repeated singular values), and inputs are
+      validated.
+
+    pymanopt's ``Product`` does not forward ``embedding`` to its factors, so autodiff
+    Hessians of a cost on a product with this manifold (or ``FixedRankEmbedded``) need
+    a ``Product`` subclass whose ``embedding`` does; gradients need nothing.
 
     References
     ----------
@@ -326,6 +367,12 @@ class FixedRankDeepLinear(Manifold):
 
         This differs from pymanopt's ``FixedRankEmbedded.embedding``, which returns the
         ambient low-rank triple of ``xi``; that triple is :meth:`tangent_to_low_rank`.
+        pymanopt's ``Problem`` hands the triple to the Hessian-vector product of a cost
+        on ``(u, s, vt)``, whose shapes ``(m, 2k)``, ``(2k, 2k)``, ``(n, 2k)`` are not the
+        point's, so autodiff Hessians fail on ``FixedRankEmbedded`` and work here.
+        pymanopt's ``Product`` (2.2.1) does not call its factors' ``embedding``; for
+        autodiff Hessians on a product, use a ``Product`` subclass whose ``embedding``
+        returns ``[f.embedding(p, v) for f, p, v in zip(self.manifolds, point, xi)]``.
         """
         u, s, vt = point
         return _param.svd_derivative(u, s, vt, tangent_vector, _param.resolvable_pairs(s))
