@@ -79,6 +79,11 @@ from riemlin import FixedRankDeepLinear, FixedRankTangentVector, check_gradient,
 from riemlin.ambient import ambient_matmul, ambient_rmatmul
 from riemlin.reference import metric_operator_inverse_dense
 
+#: Assertions about pymanopt's own behaviour (its retraction drift, its TrustRegions
+#: failure, its rank-dropping step) hold for the 2.2 series checked here; under another
+#: release they are skipped, so a pymanopt fix cannot fail riemlin's suite.
+PYMANOPT_22 = pymanopt.__version__.startswith("2.2.")
+
 M_, N_, K_ = 10, 5, 3  # pymanopt's sizes
 DEPTHS = [1, 2, 5]
 
@@ -373,7 +378,8 @@ def test_a_step_that_drops_the_rank_raises(manifold):
     # below k; riemlin raises a ValueError that says to take a shorter step.
     x = manifold.random_point()
     to_zero = FixedRankTangentVector(np.zeros((M_, K_)), -np.diag(x[1]), np.zeros((N_, K_)))
-    assert np.all(FixedRankEmbedded(M_, N_, K_).retraction(x, to_zero)[1] < 1e-15)
+    if PYMANOPT_22:
+        assert np.all(FixedRankEmbedded(M_, N_, K_).retraction(x, to_zero)[1] < 1e-15)
     with pytest.raises(ValueError, match="numerical rank below k"):
         manifold.retraction(x, to_zero)
 
@@ -561,10 +567,11 @@ def test_retraction_keeps_the_frames_orthonormal():
     u = mine.point[0]
     assert np.abs(u.T @ u - np.eye(K_)).max() < 1e-13
     assert mine.cost == pytest.approx(MINIMA[name], rel=1e-10)
-    other = ConjugateGradient(**opts).run(_problems(theirs)[name], initial_point=x0)
-    u = other.point[0]
-    assert np.abs(u.T @ u - np.eye(K_)).max() > 1e-6
-    assert other.cost < 0.5 * MINIMA[name]
+    if PYMANOPT_22:
+        other = ConjugateGradient(**opts).run(_problems(theirs)[name], initial_point=x0)
+        u = other.point[0]
+        assert np.abs(u.T @ u - np.eye(K_)).max() > 1e-6
+        assert other.cost < 0.5 * MINIMA[name]
 
 
 def test_trust_regions_on_riemlin_only():
@@ -573,8 +580,9 @@ def test_trust_regions_on_riemlin_only():
     # docstring says it is not compatible). riemlin's embedding is a direction in
     # (u, s, vt) space and its conversion is exact: TrustRegions runs.
     theirs = FixedRankEmbedded(M_, N_, K_)
-    with pytest.raises(ValueError, match="shape"):
-        TrustRegions(verbosity=0).run(_problems(theirs)["nuclear norm + fit (autograd)"])
+    if PYMANOPT_22:
+        with pytest.raises(ValueError, match="shape"):
+            TrustRegions(verbosity=0).run(_problems(theirs)["nuclear norm + fit (autograd)"])
     ours = FixedRankDeepLinear(M_, N_, K_, depth=1, rng=13)
     result = TrustRegions(verbosity=0, min_gradient_norm=1e-10).run(
         _problems(ours)["nuclear norm + fit (autograd)"]
