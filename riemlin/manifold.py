@@ -754,7 +754,7 @@ class FixedRankDeepLinear(Manifold):
         u = _haar_stiefel(gen, self._m, self._k)
         v = _haar_stiefel(gen, self._n, self._k)
         half = 0.5 * np.log(spread)
-        s = np.sort(np.exp(gen.uniform(-half, half, size=self._k)))[::-1]
+        s = np.ascontiguousarray(np.sort(np.exp(gen.uniform(-half, half, size=self._k)))[::-1])
         return FixedRankPoint(u, s, v.T)
 
     def random_tangent_vector(self, point, rng=None) -> FixedRankTangentVector:
