@@ -7,7 +7,7 @@ import pytest
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-#: The sizes and depths of the shared parametrized suite (issue 3).
+#: The sizes and depths of the shared parametrized suite (tests/test_manifold.py).
 SIZES = [(5, 4, 2), (30, 20, 3), (200, 150, 10)]
 DEPTHS = [1, 2, 3, 7, 50]
 SEEDS = [0, 1]

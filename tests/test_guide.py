@@ -71,7 +71,12 @@ def test_p2_weights_are_the_sum_the_quotient_and_the_dense_operator(depth):
     K, kappa = metric_weights(sigma, depth)
     p = sigma ** (2 / depth)
     N = depth
-    by_sum = np.array([[sum(p[a] ** (N - j) * p[b] ** (j - 1) for j in range(1, N + 1)) for b in range(3)] for a in range(3)])
+    by_sum = np.array(
+        [
+            [sum(p[a] ** (N - j) * p[b] ** (j - 1) for j in range(1, N + 1)) for b in range(3)]
+            for a in range(3)
+        ]
+    )
     assert np.allclose(K, by_sum, rtol=1e-14, atol=0)
     for a in range(3):
         assert K[a, a] == pytest.approx(N * p[a] ** (N - 1), rel=1e-14)
@@ -138,7 +143,9 @@ def test_p3_logistic_formula_solves_the_aligned_depth_two_equation(beta):
     # central differences: error O(h^2 * sigma''') ~ 1e-10 on these O(1) curves
     assert np.allclose(derivative, 2 * sig * (beta - sig), rtol=0, atol=1e-8)
     if beta > 0:
-        assert np.allclose(logistic(beta, sigma0, t), aligned_singular_values([beta], [sigma0], 2, t)[:, 0])
+        assert np.allclose(
+            logistic(beta, sigma0, t), aligned_singular_values([beta], [sigma0], 2, t)[:, 0]
+        )
         t_half = math.log(beta / sigma0 - 1) / (2 * beta)
         assert logistic(beta, sigma0, t_half) == pytest.approx(beta / 2, rel=1e-14)
 
