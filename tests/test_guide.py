@@ -35,13 +35,17 @@ def _orthonormal(rng, n, k):
 
 
 # ------------------------------------------------------------------ P1: conservation law
-def test_p1_layer_gradients_satisfy_the_identity_behind_the_conservation_law():
-    """W_{j+1}^T nabla_{j+1} = nabla_j W_j^T for unbalanced layers and any G."""
-    rng = np.random.default_rng(0)
+def _unbalanced_layers_and_gradients(seed):
+    """Random layers of widths (4, 3, 5, 2), not balanced, and D pi^*(G) for a random G."""
+    rng = np.random.default_rng(seed)
     widths = (4, 3, 5, 2)
     layers = [rng.standard_normal((widths[j + 1], widths[j])) for j in range(3)]
-    G = rng.standard_normal((2, 4))
-    grads = product_adjoint(layers, G)
+    return layers, product_adjoint(layers, rng.standard_normal((2, 4)))
+
+
+def test_p1_layer_gradients_satisfy_the_identity_behind_the_conservation_law():
+    """W_{j+1}^T nabla_{j+1} = nabla_j W_j^T for unbalanced layers and any G."""
+    layers, grads = _unbalanced_layers_and_gradients(0)
     for j in range(2):
         lhs = layers[j + 1].T @ grads[j + 1]
         rhs = grads[j] @ layers[j].T
@@ -50,11 +54,7 @@ def test_p1_layer_gradients_satisfy_the_identity_behind_the_conservation_law():
 
 
 def test_p1_one_descent_step_changes_the_imbalance_by_exactly_eta_squared():
-    rng = np.random.default_rng(1)
-    widths = (4, 3, 5, 2)
-    layers = [rng.standard_normal((widths[j + 1], widths[j])) for j in range(3)]
-    G = rng.standard_normal((2, 4))
-    grads = product_adjoint(layers, G)
+    layers, grads = _unbalanced_layers_and_gradients(1)
     eta = 0.3
     after = imbalance([W - eta * g for W, g in zip(layers, grads)])
     before = imbalance(layers)
