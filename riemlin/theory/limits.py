@@ -7,8 +7,9 @@ r"""Where gradient descent and flows end (Nguegnang–Rauhut–Terstiege; Bah et
   step-size condition is **not** transcribed, and no constant is guessed.
   :func:`descent_limit` measures what a run reached.
 * Bah, Rauhut, Terstiege, Westdickenberg (arXiv:1910.05505): for almost every balanced
-  start the flow converges to a global minimizer of :math:`L` on :math:`\mathcal M_k`,
-  :math:`k \le r`, and :math:`W(t)` itself converges.
+  start the flow converges to a global minimizer of :math:`L` on :math:`\mathcal M_k`
+  for some :math:`k \le r` that is not known in advance (at most the rank of the start),
+  and :math:`W(t)` itself converges.
 """
 
 from __future__ import annotations
