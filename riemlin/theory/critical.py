@@ -59,9 +59,10 @@ class CriticalPoint(NamedTuple):
     value : float
         ``L(W_S)``.
     predicted_index : int
-        ``#{(i, j): i in S, j not in S, b_j > b_i}`` (derived). ``W -> W Q`` maps the
-        problem onto the whitened one with target ``B`` and is a diffeomorphism of
-        ``M_k``, which preserves critical points and their index.
+        ``#{(i, j): i in S, j not in S, b_j > b_i}`` (derived in the user guide, section
+        "Critical points and their index"). ``W -> W Q`` maps the problem onto the
+        whitened one with target ``B`` and is a diffeomorphism of ``M_k``, which preserves
+        critical points and their index.
     """
 
     subset: tuple
