@@ -9,7 +9,7 @@ layers and points of ``M_k``, losses on ``W`` and the Riemannian gradient flow a
 descent.
 """
 
-from riemlin import factors, hessian, theory  # noqa: F401  (riemlin.hessian)
+from riemlin import factors, hessian, parametrization, theory  # noqa: F401
 from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
 from riemlin.completion import CompletionLineSearcher, CompletionLoss, completion_problem
 from riemlin.diagnostics import check_gradient, check_hessian, check_manifold
@@ -90,6 +90,7 @@ __all__ = [
     "metric_inner",
     "metric_weights",
     "factors",
+    "parametrization",
     "balanced_factors",
     "balanced_initialization",
     "factor_gradient",

@@ -16,6 +16,7 @@ from pymanopt.manifolds.manifold import Manifold
 
 from riemlin import hessian as _hessian
 from riemlin import metric as _metric
+from riemlin import parametrization as _param
 from riemlin._validation import as_generator, check_array, check_int, check_shape
 from riemlin.ambient import (
     ambient_matmul,
@@ -312,20 +313,45 @@ class FixedRankDeepLinear(Manifold):
     def embedding(self, point, tangent_vector):
         r"""The tangent vector as a direction ``(du, ds, dvt)`` in the space of ``(u, s, vt)``.
 
-        pymanopt differentiates costs written on the arrays ``(u, s, vt)`` and takes
-        Hessian-vector products of them along ``embedding(point, xi)``. This returns a
-        direction whose image under :math:`(u, s, v^\top) \mapsto u\,\mathrm{diag}(s)\,v^\top`
-        has derivative :math:`\xi`: ``du = (u M_off + Up) S^{-1}``, ``ds = diag(M)``,
-        ``dvt = S^{-1} Vp^T`` (``M_off`` the off-diagonal part of ``M``), which is what
-        :meth:`euclidean_to_riemannian_hessian` expects. For the ambient matrix of a
-        tangent vector use :meth:`tangent_to_matrix`.
+        pymanopt's autodiff backends differentiate costs written on the arrays
+        ``(u, s, vt)`` and take their Hessian-vector products along
+        ``embedding(point, xi)``. This returns the derivative of the SVD along ``xi``
+        (the unique direction tangent to the orthonormal frames whose image under
+        :math:`(u, s, v^\top) \mapsto u\,\mathrm{diag}(s)\,v^\top` is ``xi``), so that
+        :meth:`euclidean_to_riemannian_hessian` is exact for every smooth cost on
+        :math:`\mathcal M_k`, not only for costs through the product; see
+        :func:`riemlin.parametrization.svd_derivative`. Pairs of singular values that
+        coincide to the relative gap :data:`riemlin.parametrization.COINCIDENT_GAP` get the
+        bounded symmetric preimage instead.
+
+        This differs from pymanopt's ``FixedRankEmbedded.embedding``, which returns the
+        ambient low-rank triple of ``xi``; that triple is :meth:`tangent_to_low_rank`.
         """
         u, s, vt = point
-        Up, M, Vp = tangent_vector
-        ds = np.diag(M).copy()
-        du = (u @ (M - np.diag(ds)) + Up) / s
-        dvt = Vp.T / s[:, None]
-        return du, ds, dvt
+        return _param.svd_derivative(u, s, vt, tangent_vector, _param.resolvable_pairs(s))
+
+    def tangent_to_low_rank(self, point, tangent_vector):
+        """The ambient matrix of a tangent vector as a low-rank triple ``(U, S, V)``.
+
+        ``U @ S @ V.T = u M vt + Up vt + u Vp^T`` with ``U = [u M + Up, u]`` (``m x 2k``),
+        ``S`` the ``2k x 2k`` identity and ``V = [v, Vp]`` (``n x 2k``): the form that
+        pymanopt's ``FixedRankEmbedded.embedding`` returns and that
+        :meth:`projection` and :meth:`riemannian_gradient_from_matrix` accept, at
+        :math:`O((m+n)k^2)` and never densified.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+        tangent_vector : FixedRankTangentVector
+
+        Returns
+        -------
+        tuple of ndarray
+            ``(U, S, V)``.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector, scan=True)
+        return self._low_rank(point, tangent_vector)
 
     @staticmethod
     def _low_rank(point, tangent_vector):
@@ -355,37 +381,47 @@ class FixedRankDeepLinear(Manifold):
     def euclidean_to_riemannian_gradient(self, point, euclidean_gradient):
         r"""Riemannian gradient from the gradient with respect to the arrays ``(u, s, vt)``.
 
-        For a cost :math:`f(u, s, v^\top) = F(u\,\mathrm{diag}(s)\,v^\top)` pymanopt's
-        autodiff backends return ``du = G v S``, ``ds = diag(u^T G v)``,
-        ``dvt = S u^T G`` with :math:`G = \nabla F(W)`. The embedded gradient
-        :math:`P_T G` has ``M = u^T G v = (u^T du) S^{-1} = S^{-1}(dvt\, v)`` (the two
-        are averaged, the diagonal taken from ``ds``), ``Up = (du - u u^T du) S^{-1}``,
-        ``Vp = (dvt^T - v\, dvt\, v) S^{-1}``; the Riemannian gradient under ``g`` is
-        :math:`\mathcal A_W(P_T G)`.
+        ``euclidean_gradient = (du, ds, dvt)`` is what pymanopt's autodiff backends return
+        for a cost :math:`\tilde f(u, s, v^\top)`. Whenever :math:`\tilde f` is a smooth
+        function of :math:`W = u\,\mathrm{diag}(s)\,v^\top` on orthonormal frames (any
+        cost through the product, of ``s`` alone, of the row or column space, of single
+        singular vectors, or a mixture), the result is its exact Riemannian gradient
+        :math:`\mathcal A_W(P_T \nabla F)` under ``g``: the embedded gradient comes from
+        :func:`riemlin.parametrization.representer`. The part of the data a cost through
+        the product would produce takes a path with no division by :math:`s_j^2 - s_i^2`,
+        so costs through the product stay accurate when singular values nearly coincide
+        (unlike pymanopt's ``FixedRankEmbedded``); the rest is divided by the gaps of the
+        singular values, and loses about ``log10(1 / gap)`` digits where they nearly
+        coincide (the derivative of single singular vectors is that ill-conditioned). At
+        pairs that coincide to the relative gap
+        :data:`riemlin.parametrization.COINCIDENT_GAP` the data of a general cost do not
+        determine the gradient; there the value of a cost through the product is used.
 
-        Unlike pymanopt's ``FixedRankEmbedded``, this never divides by
-        :math:`s_j^2 - s_i^2`, so it stays accurate when singular values nearly
-        coincide.
+        Parameters
+        ----------
+        point : FixedRankPoint
+        euclidean_gradient : tuple of ndarray
+            ``(du, ds, dvt)`` of shapes ``(m, k)``, ``(k,)``, ``(k, n)``.
+
+        Returns
+        -------
+        FixedRankTangentVector
+
+        Raises
+        ------
+        TypeError
+            If ``euclidean_gradient`` is not a triple.
+        ValueError
+            If a shape is wrong or an entry is not finite.
         """
         self._check_point(point)
-        if not isinstance(euclidean_gradient, (tuple, list)) or len(euclidean_gradient) != 3:
-            raise TypeError(
-                "euclidean_gradient must be the triple (du, ds, dvt) of derivatives with "
-                "respect to (u, s, vt); for a gradient with respect to the matrix W use "
-                "riemannian_gradient_from_matrix"
-            )
+        d = self._check_triple(euclidean_gradient, "euclidean_gradient")
         u, s, vt = point
-        du, ds, dvt = (np.asarray(x) for x in euclidean_gradient)
-        check_shape(du, "euclidean_gradient[0] (du)", (self._m, self._k))
-        check_shape(ds, "euclidean_gradient[1] (ds)", (self._k,))
-        check_shape(dvt, "euclidean_gradient[2] (dvt)", (self._k, self._n))
-        utdu = u.T @ du
-        dvtv = dvt @ vt.T
-        M = 0.5 * (utdu / s + dvtv / s[:, None])
-        M[np.diag_indices(self._k)] = ds
-        Up = (du - u @ utdu) / s
-        Vp = (dvt.T - vt.T @ dvtv.T) / s
-        return self._point_data(s).apply((Up, M, Vp))
+        resolvable = _param.resolvable_pairs(s)
+        split = _param.split_derivatives(u, s, vt, d, resolvable)
+        out = self._point_data(s).apply(_param.representer(split, s, resolvable))
+        self._check_finite_result(out, "euclidean_gradient")
+        return out
 
     def riemannian_gradient_from_matrix(self, point, G) -> FixedRankTangentVector:
         r"""Riemannian gradient :math:`\mathcal A_W(P_T G)` from the Euclidean gradient ``G``.
@@ -480,37 +516,76 @@ class FixedRankDeepLinear(Manifold):
     ) -> FixedRankTangentVector:
         r"""Riemannian Hessian from derivatives with respect to the arrays ``(u, s, vt)``.
 
-        pymanopt's convention: for a cost :math:`f(u, s, v^\top) = F(u\,\mathrm{diag}(s)
-        \,v^\top)`, ``euclidean_gradient = (du, ds, dvt)`` and ``euclidean_hessian`` is
-        the Hessian-vector product of ``f`` along :meth:`embedding` ``(point,
-        tangent_vector)``, which is what pymanopt's autodiff backends compute. From
-        ``du = G v S`` and ``dvt = S u^T G`` one has :math:`Gv` and :math:`G^\top u`; the
-        product along the direction ``(du', ds', dvt')`` of :meth:`embedding` is
-        ``hu = H v S + G Vp + G v diag(ds')`` and
-        ``hvt^T = H^T u S + G^T Up + G^T u M``, with :math:`H` the Euclidean
-        Hessian-vector product of :math:`F`. The combinations the embedded Hessian
-        needs, :math:`u^\top H v`, :math:`(I-uu^\top)(Hv + G V_p S^{-1})` and
-        :math:`(I-vv^\top)(H^\top u + G^\top U_p S^{-1})`, follow exactly, with no
-        division by :math:`s_i^2 - s_j^2`; the rest is as in
-        :meth:`riemannian_hessian_from_matrix`. The cost must depend on ``(u, s, vt)``
-        only through the product, as for :meth:`euclidean_to_riemannian_gradient`.
+        pymanopt's convention: ``euclidean_gradient = (du, ds, dvt)`` and
+        ``euclidean_hessian`` is the Hessian-vector product of the cost along
+        :meth:`embedding` ``(point, tangent_vector)``, which is what pymanopt's autodiff
+        backends compute. Exact for every smooth cost on :math:`\mathcal M_k`, by the
+        second-order chain rule of the parametrization
+        :math:`(u, s, v^\top) \mapsto u\,\mathrm{diag}(s)\,v^\top`:
+
+        .. math::
+
+            \operatorname{Hess}^e F(W)[\xi, \eta] = \langle \nabla^2 \tilde f[\dot p_\xi],
+            \dot p_\eta\rangle + \langle \nabla \tilde f, \ddot p(\xi, \eta)\rangle,
+
+        with :math:`\dot p` the derivative of the SVD (:meth:`embedding`) and
+        :math:`\ddot p` its second derivative along :math:`W + t\xi`; then
+        :math:`\operatorname{Hess}^g F = \mathcal A_W(\operatorname{Hess}^e F) +
+        \Gamma_W` as in :meth:`riemannian_hessian_from_matrix`. The terms a cost through
+        the product produces are removed in closed form
+        (:func:`riemlin.parametrization.product_hessian_terms`), and the rest of the
+        gradient data enters through :func:`riemlin.parametrization.rest_hessian`. The
+        derivative of the SVD is divided by the gaps of the singular values, so where two
+        of them nearly coincide (relative gap ``delta``) the result carries relative
+        errors of about ``eps / delta`` for costs through the product and up to
+        ``eps / delta**3`` for costs of single singular vectors; for a cost written on
+        ``W``, :func:`riemlin.matrix_problem` has no such loss. Pairs closer than
+        :data:`riemlin.parametrization.COINCIDENT_GAP` are treated as in
+        :meth:`euclidean_to_riemannian_gradient`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+        euclidean_gradient : tuple of ndarray
+            ``(du, ds, dvt)``.
+        euclidean_hessian : tuple of ndarray
+            The Hessian-vector product along ``embedding(point, tangent_vector)``.
+        tangent_vector : FixedRankTangentVector
+
+        Returns
+        -------
+        FixedRankTangentVector
+            :math:`\operatorname{Hess}^g f(W)[\xi]`, self-adjoint for
+            :meth:`inner_product`.
+
+        Raises
+        ------
+        TypeError
+            If a derivative is not a triple.
+        ValueError
+            If a shape is wrong or an entry is not finite.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        du, _, dvt = self._check_triple(euclidean_gradient, "euclidean_gradient")
-        hu, _, hvt = self._check_triple(euclidean_hessian, "euclidean_hessian")
+        d = self._check_triple(euclidean_gradient, "euclidean_gradient")
+        h = self._check_triple(euclidean_hessian, "euclidean_hessian")
         u, s, vt = point
-        _, M, Vp = tangent_vector
+        Up, M, Vp = tangent_vector
+        resolvable = _param.resolvable_pairs(s)
+        grad = _param.split_derivatives(u, s, vt, d, resolvable)
+        gUp, gM, gVp = _param.representer(grad, s, resolvable)
         v = vt.T
-        GV = du / s
-        GtU = dvt.T / s
-        dsd = np.diag(M)
-        M_e = (u.T @ hu - GtU.T @ Vp - (u.T @ GV) * dsd) / s
-        Up_e = (hu - GV * dsd) / s
-        Up_e -= u @ (u.T @ Up_e)
-        Vp_e = (hvt.T - GtU @ M) / s
-        Vp_e -= v @ (vt @ Vp_e)
-        out = self._finish_hessian(point, (Up_e, M_e, Vp_e), tangent_vector, GV, GtU)
+        X, Y = _param.coefficients(s, M, resolvable)
+        prod = _param.product_hessian_terms(
+            u, s, vt, u @ grad.G0 + grad.Up, v @ grad.G0.T + grad.Vp, (X, Y, Up, M, Vp)
+        )
+        scale = max(_param.data_scale(s, h), _param.data_scale(s, prod))
+        rest = tuple(a - b for a, b in zip(h, prod))
+        hsplit = _param.split_derivatives(u, s, vt, rest, resolvable, scale=scale)
+        first = _param.representer(hsplit, s, resolvable)
+        second = _param.rest_hessian(grad, s, resolvable, tangent_vector)
+        hess_e = tuple(a + b for a, b in zip(first, second))
+        out = self._finish_hessian(point, hess_e, tangent_vector, u @ gM + gUp, v @ gM.T + gVp)
         self._check_finite_result(out, "euclidean_gradient", "euclidean_hessian")
         return out
 
@@ -519,9 +594,13 @@ class FixedRankDeepLinear(Manifold):
             raise TypeError(
                 f"{name} must be the triple of derivatives with respect to (u, s, vt); "
                 f"got {type(value).__name__}. For a cost written on the matrix W use "
-                "riemlin.matrix_problem or riemannian_hessian_from_matrix"
+                "riemlin.matrix_problem, riemannian_gradient_from_matrix or "
+                "riemannian_hessian_from_matrix"
             )
         a, b, c = (np.asarray(x) for x in value)
+        for part, arr in zip(("[0]", "[1]", "[2]"), (a, b, c)):
+            if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+                raise TypeError(f"{name}{part} must be a real array; got dtype {arr.dtype}")
         check_shape(a, f"{name}[0]", (self._m, self._k))
         check_shape(b, f"{name}[1]", (self._k,))
         check_shape(c, f"{name}[2]", (self._k, self._n))

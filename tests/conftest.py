@@ -3,9 +3,34 @@ import os
 import matplotlib
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: a derandomized profile small enough for CI by default;
+# HYPOTHESIS_PROFILE=thorough explores many more random examples.
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+#: Suites that run whole programs (benchmarks, the docs build, the gallery, the tutorial,
+#: the command line). They run after the unit tests, so a broken building block is
+#: reported by the unit tests within seconds instead of after minutes of a solver
+#: looping to its iteration limit inside a benchmark.
+INTEGRATION = ("test_benchmarks.py", "test_docs.py", "test_examples.py", "test_tutorial.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the unit tests first and the integration suites last (stable otherwise)."""
+    items.sort(key=lambda item: item.path.name in INTEGRATION)
+
 
 #: The sizes and depths of the shared parametrized suite (tests/test_manifold.py).
 SIZES = [(5, 4, 2), (30, 20, 3), (200, 150, 10)]

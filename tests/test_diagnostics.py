@@ -127,6 +127,24 @@ def test_fit_slope_picks_the_linear_window():
     )
 
 
+def test_fit_slope_uses_every_window_including_the_largest_steps():
+    """Only the last window (the largest steps) is above the floor: it must be the one fitted.
+
+    A fit that skipped the last window would find none here, and check_gradient would call
+    a right gradient wrong whenever round-off leaves only the largest steps usable.
+    """
+    t = np.logspace(-8, 0, 41)
+    rem = np.where(t >= t[-6], 3.0 * t**2, 1e-20)
+    slope, window = fit_slope(t, rem, floor=1e-16)
+    assert window == (35, 41)
+    assert slope == pytest.approx(2.0, abs=1e-12)
+    # and the first window when only it is usable
+    rem = np.where(t <= t[5], 3.0 * t**3, 1e-30)
+    slope, window = fit_slope(t, rem, floor=1e-25)
+    assert window == (0, 6)
+    assert slope == pytest.approx(3.0, abs=1e-9)
+
+
 def test_direction_without_point_is_an_error():
     problem = _deep_problem(2)
     xi = problem.manifold.random_tangent_vector(problem.manifold.random_point())

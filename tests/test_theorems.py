@@ -123,6 +123,19 @@ def test_aligned_singular_values_zero_target_loses_rank_only_in_the_limit():
     np.testing.assert_allclose(closed[-1] * (6 * 100.0) ** (4 / 6), 1.0, rtol=0.02)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+@pytest.mark.parametrize("times", [0.0, [0.0], np.zeros((2, 3))])
+def test_aligned_singular_values_at_the_start_are_the_initial_values(depth, times):
+    """At t = 0 every branch (closed forms, zero target, ODE) returns sigma0 to rounding
+    (the closed forms evaluate s + (sigma0 - s) and the like), whatever the shape of t;
+    the ODE branch used to fail on a time span of length zero."""
+    s, sigma0 = np.array([2.0, 0.0, 0.5]), np.array([0.3, 1.1, 0.9])
+    got = aligned_singular_values(s, sigma0, depth, times)
+    assert got.shape == np.shape(times) + (3,)
+    want = np.broadcast_to(sigma0, (got.size // 3, 3))
+    np.testing.assert_allclose(got.reshape(-1, 3), want, rtol=4 * np.finfo(float).eps, atol=0)
+
+
 def test_aligned_singular_values_rejects_bad_input():
     """Input checks name the argument."""
     with pytest.raises(ValueError, match="sigma0"):

@@ -61,6 +61,8 @@ def _ode(s, sigma0, depth, t, rtol):
         return np.diag(-depth * sig**q * (q * (sig - s) + sig))
 
     tt = t.ravel()
+    if not np.any(tt > 0):  # every time is the start: solve_ivp needs a span of positive length
+        return np.broadcast_to(sigma0, t.shape + s.shape).copy()
     order = np.argsort(tt)
     sol = solve_ivp(
         rhs,
