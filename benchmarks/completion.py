@@ -1,4 +1,4 @@
-"""Low-rank matrix completion with pymanopt's ConjugateGradient (issue 9, part 1).
+"""Low-rank matrix completion with pymanopt's ConjugateGradient.
 
 :func:`riemlin.completion_problem` at ``m = n = 50000``, ``k = 10`` (about
 ``5 k (m + n - k)`` = 5.0e6 observed entries), spectral start

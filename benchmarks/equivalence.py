@@ -1,4 +1,4 @@
-"""Layer flow vs Riemannian flow for a deep, narrow network (issue 5).
+"""Layer flow vs Riemannian flow for a deep, narrow network.
 
 Depth 20, hidden widths 50, ``m = n = 30``, a rank-5 balanced start: the gradient flow of
 the 20 layers (``20 * 50 * 50`` unknowns, DOP853) against the Riemannian flow on ``M_5``

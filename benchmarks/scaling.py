@@ -1,4 +1,4 @@
-"""Scaling of one Riemannian iteration on the completion loss (issue 9, part 4).
+"""Scaling of one Riemannian iteration on the completion loss.
 
 One iteration = residual and sparse gradient at a point (:class:`riemlin.CompletionLoss`),
 the Riemannian gradient :math:`\\mathcal A_W(P_T\\nabla L)` and the retraction of a step

@@ -2,9 +2,9 @@
 Low-rank matrix completion without dense matrices
 =================================================
 
-Recover a rank-``k`` matrix ``T`` from a few of its entries by minimizing
+Recover a rank-``k`` matrix ``Phi`` from a few of its entries by minimizing
 
-    ``L(W) = 1/2 sum_{(i, j) observed} (W_ij - T_ij)^2``
+    ``L(W) = 1/2 sum_{(i, j) observed} (W_ij - Phi_ij)^2``
 
 over the manifold ``M_k`` (Vandereycken 2013). :class:`riemlin.CompletionLoss` evaluates
 the loss at a point ``(u, s, vt)`` from the observed entries only (``O(nnz k)``) and hands
@@ -16,7 +16,7 @@ its gradient over as a sparse matrix, so no ``m x n`` array is ever formed.
 Here ``ConjugateGradient`` runs at depths 1, 2 and 4 from the same spectral start, once
 with pymanopt's default line search and once with :class:`riemlin.CompletionLineSearcher`
 (which first tries the exact minimizer of the loss along the straight line); the
-relative error ``||W - T||_F / ||T||_F`` is computed exactly from the factors.
+relative error ``||W - Phi||_F / ||Phi||_F`` is computed exactly from the factors.
 """
 
 import os

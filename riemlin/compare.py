@@ -1,6 +1,6 @@
 r"""Side-by-side runs of the layer flow and the Riemannian flow: the equivalence theorem.
 
-Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, Theorem 4.4): if the layers
+Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, the equivalence theorem): if the layers
 start balanced and follow the gradient flow of :math:`L^N`, their product follows the
 Riemannian gradient flow :math:`\dot W = -\mathcal A_W(\nabla L(W))` on
 :math:`\mathcal M_k`. :func:`compare_flows` integrates both and reports how far apart the
@@ -228,7 +228,9 @@ def compare_flows(
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Theorem 4.4.
+    Bah et al., arXiv:1910.05505 (the equivalence theorem, cited by statement: the theorem
+    numbers differ between the arXiv versions); the user guide, chapter "The equivalence
+    theorem".
 
     Examples
     --------

@@ -4,9 +4,12 @@ The overparameterized loss :math:`L^N(W_1, \dots, W_N) = L(W_N \cdots W_1)` has 
 layer gradients :math:`\nabla_{W_j} L^N = D\pi^*(\nabla L(W))_j` (see
 :func:`riemlin.factors.factor_gradient`). Its gradient flow conserves the imbalance
 matrices :math:`D_j = W_{j+1}^\top W_{j+1} - W_j W_j^\top`; started from balanced layers,
-the product follows the Riemannian gradient flow of :mod:`riemlin.flows` (Bah, Rauhut,
-Terstiege, Westdickenberg, arXiv:1910.05505, Theorem 4.4). Gradient *descent* changes the
-imbalance by :math:`\eta^2 (G_{j+1}^\top G_{j+1} - G_j G_j^\top)` per step.
+the product follows the Riemannian gradient flow of :mod:`riemlin.flows` (the
+equivalence theorem of Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505).
+Gradient *descent* changes the imbalance by exactly
+:math:`\eta^2 (G_{j+1}^\top G_{j+1} - G_j G_j^\top)` per step (``G_j`` the layer
+gradients; derived in the user guide, section "Gradient descent changes the imbalance
+by eta^2").
 
 These functions return the same :class:`riemlin.flows.FlowResult` as the Riemannian
 ones, with ``imbalance`` (the relative imbalance :func:`riemlin.factors.imbalance_norm`
@@ -119,8 +122,9 @@ def factor_gradient_flow(
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, eq. (1.3) (the flow) and Lemma 2.1 (conservation of the
-    imbalance); Arora, Cohen, Hazan, ICML 2018 (the same conservation law).
+    Bah et al., arXiv:1910.05505 (the flow and the conservation of the imbalance);
+    Arora, Cohen, Hazan, arXiv:1802.06509 (the same conservation law); the user guide,
+    section "Balancedness and the conservation law".
 
     Examples
     --------

@@ -214,7 +214,7 @@ def product_differential(factors, H) -> np.ndarray:
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 2.
+    Bah et al., arXiv:1910.05505 (the product map).
     """
     F = _check_factors(factors)
     return _differential(F, _check_like(F, H, "H"))
@@ -243,7 +243,7 @@ def product_adjoint(factors, Z) -> list[np.ndarray]:
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 2.
+    Bah et al., arXiv:1910.05505 (the adjoint of the differential of the product map).
     """
     F = _check_factors(factors)
     return _adjoint(F, _check_ambient(F, Z, "Z"))
@@ -271,7 +271,7 @@ def factor_gradient(factors, G) -> list[np.ndarray]:
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, eq. (1.3) and Section 2.
+    Bah et al., arXiv:1910.05505 (the gradient of the overparameterized loss).
     """
     F = _check_factors(factors)
     return _adjoint(F, _check_ambient(F, G, "G"))
@@ -281,7 +281,8 @@ def imbalance(factors) -> list[np.ndarray]:
     r"""The ``N - 1`` imbalance matrices :math:`D_j = W_{j+1}^\top W_{j+1} - W_j W_j^\top`.
 
     They are conserved by the gradient flow of :math:`L^N`; the factors are *balanced*
-    when all vanish (Arora et al., Definition 1; Bah et al., Section 2).
+    when all vanish (Arora et al., arXiv:1810.02281, Definition 1; Bah et al.,
+    arXiv:1910.05505; the user guide, section "Balancedness and the conservation law").
 
     Returns
     -------
@@ -365,8 +366,8 @@ def balanced_factors(W, widths, rng=None) -> list[np.ndarray]:
 
     so :math:`W_N \cdots W_1 = W` and :math:`W_{j+1}^\top W_{j+1} = Q_j S^{2/N} Q_j^\top
     = W_j W_j^\top`. The hidden frames :math:`Q_1, \dots, Q_{N-1}` are Haar-distributed
-    (drawn from ``rng``); they sweep the balanced fibre over ``W`` (Bah et al., Section 2;
-    Arora et al., Procedure 1, use :math:`Q_j = [I; 0]`).
+    (drawn from ``rng``); they sweep the balanced fibre over ``W`` (Bah et al.,
+    arXiv:1910.05505; Arora et al.'s Procedure 1 uses :math:`Q_j = [I; 0]`).
 
     Parameters
     ----------
@@ -435,7 +436,7 @@ def balanced_initialization(
 
     References
     ----------
-    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Section 3.3, Procedure 1.
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1.
     """
     ws = _check_widths(widths)
     scale = float(scale)
@@ -523,7 +524,8 @@ def horizontal_lift(factors, point, xi) -> list[np.ndarray]:
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 4 (Riemannian submersion).
+    Bah et al., arXiv:1910.05505 (the Riemannian submersion); the user guide, section
+    "The submersion picture".
     """
     F = _check_factors(factors)
     u, s, vt = _point_for(F, point)

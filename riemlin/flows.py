@@ -8,7 +8,7 @@ The flow is
            = -\operatorname{grad}^g L(W), \qquad W(0) = W_0 \in \mathcal M_k,
 
 the Riemannian gradient flow under the deep-linear metric; by the equivalence theorem of
-Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, Theorem 4.4) it is the curve
+Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505) it is the curve
 traced by the end-to-end matrix of balanced layers trained by gradient flow. Only the
 products :math:`\nabla L\, v` and :math:`\nabla L^\top u` are evaluated (the loss
 protocol of :mod:`riemlin.losses`).
@@ -21,8 +21,8 @@ Two formulations (``method``), each stepped by DOP853 or LSODA (``integrator``):
     for small sizes.
 ``"manifold"``
     The factored coordinates ``W = U S V^T`` (``U`` ``m x k``, ``S`` ``k x k``,
-    ``V`` ``n x k``) of dynamical low-rank approximation (Koch and Lubich 2007,
-    Proposition 2.1): with the tangent vector
+    ``V`` ``n x k``) of dynamical low-rank approximation (Koch and Lubich 2007, the
+    differential equations for the factors): with the tangent vector
     :math:`\dot W = u M v^\top + U_p v^\top + u V_p^\top` in the coordinates of the thin
     SVD ``u diag(s) vt`` of the current ``U S V^T``,
 
@@ -474,8 +474,8 @@ def riemannian_gradient_flow(
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Theorem 4.4 (the flow); Koch and Lubich, SIAM J.
-    Matrix Anal. Appl. 29 (2007), Prop. 2.1 (the factored coordinates); Hairer, Nørsett,
+    Bah et al., arXiv:1910.05505 (the flow); Koch and Lubich, SIAM J. Matrix Anal.
+    Appl. 29 (2007), doi:10.1137/050639703 (the factored coordinates); Hairer, Nørsett,
     Wanner (DOP853); L. Petzold, "Automatic selection of methods for solving stiff and
     nonstiff systems of ordinary differential equations", SIAM J. Sci. Stat. Comput. 4
     (1983) 136-148, and A. C. Hindmarsh, "ODEPACK, a systematized collection of ODE

@@ -26,7 +26,7 @@ Optionally also
     fall back to the two single products otherwise (:func:`gradient_products`).
 
 The Riemannian gradient on :math:`\mathcal M_k` needs only the two products with the
-singular vectors of ``W`` (``riemlin/THEORY`` section 3), so a loss whose products are
+singular vectors of ``W`` (user guide, chapter "SVD coordinates"), so a loss whose products are
 cheap at a point never makes the flows form an ``m x n`` array. Losses may also expose
 ``shape`` (``(m, n)`` or ``None``). :class:`RegressionLoss` and :class:`MatrixLoss`
 implement the protocol; :func:`low_rank_target_loss` builds the large-scale example
@@ -151,8 +151,8 @@ class RegressionLoss:
 
     References
     ----------
-    Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Section 2 (the loss) and
-    Proposition 33 / Eckart–Young (the optimum on rank ``<= k``).
+    Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (the loss); Eckart and
+    Young, Psychometrika 1 (1936) (the optimum on rank ``<= k``).
 
     Examples
     --------
@@ -279,7 +279,7 @@ class RegressionLoss:
 
         References
         ----------
-        Bah et al., arXiv:1910.05505, Section 4 (global minimizers on :math:`\mathcal M_k`);
+        Bah et al., arXiv:1910.05505 (global minimizers on :math:`\mathcal M_k`);
         Eckart and Young, Psychometrika 1 (1936).
         """
         k = check_int(k, "k")

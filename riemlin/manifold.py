@@ -46,8 +46,8 @@ class FixedRankDeepLinear(Manifold):
         (W^\top W)^{\frac{j-1}{N}},
 
     under which the product :math:`W = W_N\cdots W_1` of balanced layers trained by
-    gradient flow follows the Riemannian gradient flow of the loss (Bah et al.,
-    Theorem 4.4 and Section 4). ``depth=1`` is the embedded metric of pymanopt's
+    gradient flow follows the Riemannian gradient flow of the loss (the equivalence
+    theorem of Bah et al.). ``depth=1`` is the embedded metric of pymanopt's
     ``FixedRankEmbedded``.
 
     Points are ``(u, s, vt)`` (thin SVD, ``s`` positive, shapes ``(m, k)``, ``(k,)``,
@@ -501,7 +501,7 @@ class FixedRankDeepLinear(Manifold):
 
         the embedded (Weingarten) Hessian mapped by :math:`\mathcal A_W` plus the change
         of connection; see :mod:`riemlin.hessian` for the closed form and its derivation
-        from the Riemannian submersion of balanced factors (Bah et al., Section 4).
+        from the Riemannian submersion of balanced factors (user guide, "The Hessian under g").
         ``depth=1`` gives the embedded Hessian of Manopt's ``fixedrankembeddedfactory``.
         Cost :math:`O((m+n)k^2 + k^3\log N)` beyond the products of ``G`` and ``H_xi``
         with ``k``-column matrices; no division by :math:`s_i^2 - s_j^2`.

@@ -1,7 +1,7 @@
 r"""The deep-linear metric on :math:`\mathcal M_k` in SVD coordinates.
 
 At a rank-:math:`k` matrix :math:`W = U S V^\top` the metric induced by a depth-:math:`N`
-linear network is (Bah, Rauhut, Terstiege, Westdickenberg 2022, eq. (1.6))
+linear network is (Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505)
 
 .. math::
 
@@ -113,7 +113,9 @@ def metric_weights(s: np.ndarray, depth: int) -> MetricWeights:
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 4 (the operator :math:`\mathcal A_W`).
+    Bah et al., arXiv:1910.05505 (the operator :math:`\mathcal A_W`); the closed form
+    and its accuracy are derived in the user guide, section "Stable evaluation of the
+    weights".
 
     Examples
     --------

@@ -40,7 +40,7 @@ def metric_operator_dense(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarra
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, eq. (1.6).
+    Bah et al., arXiv:1910.05505 (the definition of the metric operator).
     """
     N = depth
     W_norm = np.linalg.norm(W, 2)

@@ -1,4 +1,4 @@
-"""The equivalence theorem, numerically: layer flow vs Riemannian flow (issue 5)."""
+"""The equivalence theorem, numerically: layer flow vs Riemannian flow."""
 
 import json
 import subprocess
@@ -25,7 +25,8 @@ def _problem(widths, seed=0, scale=0.5):
 
 @pytest.mark.parametrize("depth", [2, 3, 4, 6])
 def test_balanced_layers_follow_the_riemannian_flow(depth):
-    """Bah et al., Theorem 4.4: the mismatch is at integrator accuracy and shrinks with rtol."""
+    """Equivalence theorem (Bah et al.): the mismatch is at integrator accuracy and shrinks
+    with rtol."""
     widths = WIDTHS[depth]
     loss, W0 = _problem(widths)
     t = np.linspace(0, 5, 11)
@@ -70,7 +71,8 @@ def test_unbalanced_layers_leave_the_riemannian_flow():
 
 
 def test_descent_drift_is_second_order_per_step():
-    """Derived (THEORY.md 7): one descent step changes D_j by exactly
+    """Derived (user guide, section "Gradient descent changes the imbalance by eta^2"): one
+    descent step changes D_j by exactly
     eta^2 (G_{j+1}^T G_{j+1} - G_j G_j^T).
 
     A first-order term in eta would mean the layer gradients were wrong.

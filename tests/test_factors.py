@@ -1,4 +1,4 @@
-"""Layer factors and the manifold (issue 4): riemlin.factors."""
+"""Layer factors and the manifold: riemlin.factors."""
 
 import autograd
 import numpy as np

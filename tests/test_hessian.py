@@ -1,4 +1,4 @@
-"""The exact Riemannian Hessian under the deep-linear metric (riemlin.hessian, issue 6)."""
+"""The exact Riemannian Hessian under the deep-linear metric (riemlin.hessian)."""
 
 import itertools
 
@@ -161,8 +161,9 @@ def test_depth_one_is_the_manopt_weingarten_hessian(size):
 
 @pytest.mark.parametrize("depth", [2, 3, 6])
 def test_hessian_is_the_second_derivative_of_the_layer_loss_along_horizontal_lifts(depth):
-    """Riemannian submersion (Bah et al., Sec. 4): on balanced factors of any widths
-    >= k, Hess^g f[xi, xi] = d^2/dt^2 f(pi(W_j + t h_j)) with h = Dpi^*(A_W^{-1} xi)."""
+    """Riemannian submersion (user guide, "A derivation through the layers"): on balanced
+    factors of any widths >= k, Hess^g f[xi, xi] = d^2/dt^2 f(pi(W_j + t h_j)) with
+    h = Dpi^*(A_W^{-1} xi)."""
     m, n, k = 6, 5, 2
     manifold, x, W, funcs = setup(m, n, k, depth, seed=4)
     f = funcs[0]
@@ -539,7 +540,7 @@ def test_matrix_problem_with_point_arguments_and_sparse_derivatives():
 @pytest.mark.parametrize("depth", [1, 3])
 def test_matrix_problem_runs_first_order_solvers_and_riemlins_gradient_check(depth):
     # pymanopt's own check_gradient crashes in identify_linear_piece on NumPy >= 2.4 for
-    # every manifold (THEORY.md section 8); riemlin.check_gradient runs the same test.
+    # every manifold (measured with pymanopt 2.2); riemlin.check_gradient runs the same test.
     from riemlin import check_gradient
 
     m, n, k = 9, 7, 2

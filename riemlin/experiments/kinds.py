@@ -10,7 +10,7 @@ The built-in kinds share one seeded problem (:func:`draw_problem`):
 * ``"riemannian_descent"``: retraction-based descent on :math:`\mathcal M_k`,
   :func:`riemlin.riemannian_gradient_descent`, from the same end-to-end start;
 * ``"compare_flows"``: the layer flow against the Riemannian flow,
-  :func:`riemlin.compare_flows` (Bah et al., arXiv:1910.05505, Theorem 4.4).
+  :func:`riemlin.compare_flows` (the equivalence theorem of Bah et al., arXiv:1910.05505).
 
 A kind may raise; the runner turns the exception into a failure row. Failures that the
 run itself reports (divergence, rank loss) come back as ``status`` and ``message``.

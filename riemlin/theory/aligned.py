@@ -12,8 +12,8 @@ vectors fixed and moves each singular value by
 
 because :math:`\mathcal A_W` acts on the diagonal block by :math:`K_{aa} = N p_a^{N-1}`,
 :math:`p_a = \sigma_a^{2/N}` (Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505,
-Section 4 for the flow; Saxe, McClelland, Ganguli, arXiv:1312.6120, for the depth-2
-closed form).
+for the flow; Saxe, McClelland, Ganguli, arXiv:1312.6120, for the depth-2 closed form;
+derived in the user guide, section "The aligned flow and its closed forms").
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def aligned_singular_values(s, sigma0, depth: int, t, *, rtol: float = 1e-13) ->
     * :math:`N = 1`: :math:`\sigma = s + (\sigma_0 - s)e^{-t}`.
     * :math:`N = 2`: :math:`\sigma = s\sigma_0 e^{2st} / (s - \sigma_0 + \sigma_0 e^{2st})`
       (the logistic solution of Saxe et al. 2014, in this notation).
-    * :math:`s = 0`, :math:`N \ge 2` (derived, THEORY section 7):
+    * :math:`s = 0`, :math:`N \ge 2` (derived in the user guide, section "The aligned
+      flow and its closed forms"):
       :math:`\sigma = (\sigma_0^{-2(N-1)/N} + 2(N-1)t)^{-N/(2(N-1))}`; the rank is lost
       only in the limit.
     * otherwise: an implicit Runge–Kutta solve (Radau IIA, order 5) of the equation for
@@ -123,7 +124,7 @@ def aligned_singular_values(s, sigma0, depth: int, t, *, rtol: float = 1e-13) ->
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 4 (the flow on :math:`\mathcal M_k`); Saxe,
+    Bah et al., arXiv:1910.05505 (the flow on :math:`\mathcal M_k`); Saxe,
     McClelland, Ganguli, arXiv:1312.6120 (depth 2).
 
     Examples

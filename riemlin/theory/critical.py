@@ -9,11 +9,12 @@ With :math:`Q = (XX^\top)^{1/2}` and :math:`B = YX^\top Q^{-1} = \sum_i b_i p_i 
     W_S = \Big(\sum_{i \in S} b_i p_i q_i^\top\Big) Q^{-1}, \qquad |S| = k, \qquad
     L(W_S) = \tfrac12\Big(\|Y\|_F^2 - \sum_{i\in S} b_i^2\Big)
 
-(Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Section 6; Kawaguchi 2016
+(Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505; Kawaguchi, arXiv:1605.07110,
 and Baldi–Hornik 1989 for the unconstrained landscape). Only :math:`S = \{1..k\}` is a
 minimizer; every other :math:`W_S` is a strict saddle.
 
-*Derived* (worked out here and checked by ``tests/test_theorems.py``): in the whitened
+*Derived* (written out in the user guide, section "Critical points and their index",
+and checked by ``tests/test_theorems.py``): in the whitened
 case the Hessian form of :math:`L|_{\mathcal M_k}` at :math:`W_S`, in the Frobenius-
 orthonormal tangent coordinates ``(Up, M, Vp)``, is
 :math:`\|M\|^2 + \sum_{i \in S, j \notin S} (a_{ji}^2 + c_{ji}^2 - 2\,(b_j / b_i)\,
@@ -58,9 +59,10 @@ class CriticalPoint(NamedTuple):
     value : float
         ``L(W_S)``.
     predicted_index : int
-        ``#{(i, j): i in S, j not in S, b_j > b_i}`` (derived). ``W -> W Q`` maps the
-        problem onto the whitened one with target ``B`` and is a diffeomorphism of
-        ``M_k``, which preserves critical points and their index.
+        ``#{(i, j): i in S, j not in S, b_j > b_i}`` (derived in the user guide, section
+        "Critical points and their index"). ``W -> W Q`` maps the problem onto the
+        whitened one with target ``B`` and is a diffeomorphism of ``M_k``, which preserves
+        critical points and their index.
     """
 
     subset: tuple
@@ -126,8 +128,8 @@ def critical_points(loss: RegressionLoss, k: int, *, max_points: int = 10_000) -
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 6 (critical points of :math:`L^1` on
-    :math:`\mathcal M_k`); THEORY.md section 7.
+    Bah et al., arXiv:1910.05505 (critical points of :math:`L` on
+    :math:`\mathcal M_k`); the user guide, section "Critical points and their index".
     """
     if not isinstance(loss, RegressionLoss):
         raise TypeError(f"loss must be a RegressionLoss; got {type(loss).__name__}")
@@ -228,8 +230,9 @@ def critical_point_index(
 
     References
     ----------
-    Absil, Mahony, Sepulchre 2008, Prop. 5.5.6 (Hessian at a critical point); THEORY.md
-    section 5 (the Hessian under :math:`g`) and section 7 (the critical points).
+    Absil, Mahony, Sepulchre 2008, section 5.5 (the Hessian at a critical point); the user
+    guide, sections "A derivation through the layers" (the Hessian under :math:`g`) and
+    "Critical points and their index".
     """
     if not isinstance(loss, RegressionLoss):
         raise TypeError(f"loss must be a RegressionLoss; got {type(loss).__name__}")

@@ -4,11 +4,12 @@ r"""Where gradient descent and flows end (Nguegnang–Rauhut–Terstiege; Bah et
   small enough step converges to a critical point of :math:`L^N`; for ``N = 2`` and
   almost every start to a global minimizer; for :math:`N \ge 3` to a global minimizer
   of :math:`L` on :math:`\mathcal M_k` for some ``k`` not known in advance. Their exact
-  step-size condition was **not** transcribed: the paper's text was not available here,
-  and no constant is guessed. :func:`descent_limit` measures what a run reached.
+  step-size condition is **not** transcribed, and no constant is guessed.
+  :func:`descent_limit` measures what a run reached.
 * Bah, Rauhut, Terstiege, Westdickenberg (arXiv:1910.05505): for almost every balanced
-  start the flow converges to a global minimizer of :math:`L` on :math:`\mathcal M_k`,
-  :math:`k \le r`, and :math:`W(t)` itself converges.
+  start the flow converges to a global minimizer of :math:`L` on :math:`\mathcal M_k`
+  for some :math:`k \le r` that is not known in advance (at most the rank of the start),
+  and :math:`W(t)` itself converges.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ Whitened data, target :math:`\Phi = \sum_i s_i u_i v_i^\top` with distinct
 :math:`W(t) = \sigma(t)\, u(t) v(t)^\top \in \mathcal M_1`. The candidate limits are the
 critical points of :math:`L` on :math:`\mathcal M_1` and the origin: the global minimizer
 :math:`s_1 u_1 v_1^\top`, the saddles :math:`s_i u_i v_i^\top` (:math:`i \ge 2`) and 0
-(Chen et al., global analysis with a one-neuron layer; Eftekhari, arXiv:2002.09852).
+(Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852).
 
-*Derived rule* (THEORY.md section 7, checked here on seeded ensembles): with
+*Derived rule* (user guide, section "One-neuron-wide layers: the trajectory and the limit
+rule"; checked by ``tests/test_theorems.py`` on seeded ensembles): with
 :math:`W(0) = \sigma_0 u_0 v_0^\top` let
 :math:`i^* = \min\{i : u_i^\top u_0 + v_i^\top v_0 \ne 0\}`. Then the limit is the global
 minimizer if :math:`i^* = 1`, the saddle :math:`s_{i^*} u_{i^*} v_{i^*}^\top` if
@@ -15,8 +16,8 @@ minimizer if :math:`i^* = 1`, the saddle :math:`s_{i^*} u_{i^*} v_{i^*}^\top` if
 :math:`\tau` with :math:`d\tau/dt = \sigma^{(N-2)/N}` the direction follows the linear
 flow :math:`(x; y)' = [[0, \Phi], [\Phi^\top, 0]](x; y)`, whose growing modes
 :math:`(u_i; v_i)` carry the coefficients :math:`(u_i^\top u_0 + v_i^\top v_0)/\sqrt 2`.
-The exact conditions stated by Chen et al. and by Eftekhari were not transcribed here
-(their texts were not available); :func:`predict_limit` implements the derived rule.
+The exact conditions stated by Chen et al. and by Eftekhari are not transcribed;
+:func:`predict_limit` implements the derived rule.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def predict_limit(factors, loss: RegressionLoss, *, tol: float = 1e-10) -> Limit
 
     References
     ----------
-    THEORY.md section 7 (derived rule); Chen et al. (one-neuron layer) and Eftekhari,
+    The user guide, section "One-neuron-wide layers: the trajectory and the limit rule"
+    (the derived rule); Chen, Lin, Zhang, arXiv:2201.02761, and Eftekhari,
     arXiv:2002.09852, for the statements it is compared with.
     """
     F = _check_factors(factors)
@@ -143,7 +145,8 @@ def classify_limit(result, loss: RegressionLoss, *, tol: float = 1e-3) -> Limit:
 
     References
     ----------
-    Chen et al. (one-neuron layer); Eftekhari, arXiv:2002.09852; THEORY.md section 7.
+    Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852; the user guide,
+    section "One-neuron-wide layers: the trajectory and the limit rule".
     """
     Phi, U, s, Vt = _target_pairs(loss)
     W = getattr(result, "W", result)

@@ -1,6 +1,7 @@
 r"""Step sizes at which gradient descent stops converging to the minimizer on :math:`\mathcal M_k`.
 
-*Derived* (linear stability; not a theorem quoted from a paper). Let :math:`W^*` be the
+*Derived* (linear stability; not a theorem quoted from a paper; written out in the user
+guide, section "Step bounds for descent"). Let :math:`W^*` be the
 minimizer of :math:`L` on :math:`\mathcal M_k`.
 
 * **Riemannian descent** :math:`W_{t+1} = R_{W_t}(-\eta \operatorname{grad}^g L(W_t))`: at a

@@ -5,7 +5,8 @@ which has width 1, so :math:`W(t) = \sigma(t)\, u(t) v(t)^\top \in \mathcal M_1`
 :math:`\mathcal M_1` the deep-linear metric acts by
 :math:`\mathcal A_W(Z) = \sigma^{2(N-1)/N}\,(Z vv^\top + uu^\top Z + (N-2)(u^\top Z v)\, uv^\top)`,
 and the Riemannian gradient flow :math:`\dot W = -\mathcal A_W(W - \Phi)` splits into
-(*derived* here, THEORY.md section 7; :math:`\rho = u^\top \Phi v`)
+(*derived* in the user guide, section "One-neuron-wide layers: the trajectory and the
+limit rule"; :math:`\rho = u^\top \Phi v`)
 
 .. math::
 
@@ -23,8 +24,9 @@ integrating factor is :math:`\|x\|^N`:
 
     \sigma(\tau) = \frac{\|x(\tau)\|^N}{1/\sigma_0 + N\int_0^\tau \|x\|^N\, d\tau'} .
 
-This is the formula of THEORY.md section 7, confirmed against riemlin's flows
-(``tests/test_theorems.py``). With the singular pairs :math:`(s_i, u_i, v_i)` of
+The formula is checked against riemlin's flows (``tests/test_theorems.py``); the
+stages are derived in the user guide, section "One-neuron-wide layers: the stages of a
+run". With the singular pairs :math:`(s_i, u_i, v_i)` of
 :math:`\Phi`, :math:`\alpha_i = u_i^\top u_0`, :math:`\beta_i = v_i^\top v_0`,
 :math:`a_i = (\alpha_i + \beta_i)/2`, :math:`b_i = (\alpha_i - \beta_i)/2`:
 :math:`u_i^\top x = a_i e^{s_i\tau} + b_i e^{-s_i\tau}`,
@@ -187,9 +189,9 @@ def one_neuron_trajectory(
 
     References
     ----------
-    THEORY.md section 7 (derived); Chen et al. (one-neuron layer); Eftekhari,
-    arXiv:2002.09852; Bah et al., arXiv:1910.05505, Theorem 4.4 (the flow on
-    :math:`\mathcal M_k`).
+    The user guide, section "One-neuron-wide layers: the trajectory and the limit rule"
+    (derived); Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852; Bah et
+    al., arXiv:1910.05505 (the flow on :math:`\mathcal M_k`).
 
     Examples
     --------
@@ -261,7 +263,7 @@ class OneNeuronStages(NamedTuple):
     plateau : float
         ``escape_time - turn_time``.
     plateau_aligned : float
-        THEORY.md's plateau formula, exact to leading order for the aligned start
+        The plateau formula for the aligned start, exact to leading order for
         :math:`(u_0, v_0) = (u_{i^*}, v_{i^*})`.
     rate : float
         Rate :math:`\\lambda` of the final linear convergence of the loss,
@@ -327,7 +329,7 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
 
        with relative error :math:`O(\sigma_0^{q})` for :math:`N \ge 3` and absolute error
        :math:`o(1)` for :math:`N = 2`. For the aligned start
-       :math:`(u_0, v_0) = (u_{i^*}, v_{i^*})` these are THEORY.md's
+       :math:`(u_0, v_0) = (u_{i^*}, v_{i^*})` these are
        :math:`\sigma_0^{-q}/((N-2)a)` and :math:`\ln(a/\sigma_0)/(2a)`
        (``plateau_aligned``).
     3. *Linear convergence* to :math:`W_\infty = a\,u_{i^*}v_{i^*}^\top`: with
@@ -358,8 +360,9 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
 
     References
     ----------
-    THEORY.md section 7 (derived); Chen et al. (one-neuron layer); Eftekhari,
-    arXiv:2002.09852 (the saddle-to-saddle picture for one-neuron layers).
+    The user guide, section "One-neuron-wide layers: the stages of a run" (derived);
+    Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852 (the saddle-to-saddle
+    picture for one-neuron layers).
     """
     u0, sigma0, v0, N = _start(start, depth)
     if N < 2:
