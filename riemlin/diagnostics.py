@@ -179,12 +179,23 @@ def _judge(kind, steps, rem, floor, expected, extra_ok=True, extra_msg=""):
 
 def _start(problem, point, direction, rng):
     """The manifold, the generator, and the point and direction of a derivative check."""
+    import pymanopt
+
+    if not isinstance(problem, pymanopt.Problem):
+        raise TypeError(f"problem must be a pymanopt.Problem; got {type(problem).__name__}")
     manifold = problem.manifold
     gen = as_generator(rng)
     if direction is not None and point is None:
         raise ValueError("direction is tangent at a point: give point as well")
     x = _random_point(manifold, gen) if point is None else point
     d = _random_tangent(manifold, x, gen) if direction is None else direction
+    if direction is not None:
+        norm = manifold.norm(x, d)
+        if not (np.isfinite(norm) and norm > 0):
+            raise ValueError(
+                f"direction must be a nonzero finite tangent vector; its norm is {norm}: along "
+                "a zero direction every Taylor remainder is zero and the check proves nothing"
+            )
     return manifold, gen, x, d
 
 
@@ -207,6 +218,13 @@ def check_gradient(problem, point=None, direction=None, rng=None) -> DerivativeC
     Returns
     -------
     DerivativeCheck
+
+    Raises
+    ------
+    TypeError
+        If ``problem`` is not a ``pymanopt.Problem``.
+    ValueError
+        If ``direction`` is given without ``point``, or is zero or not finite.
     """
     manifold, gen, x, d = _start(problem, point, direction, rng)
     grad = problem.riemannian_gradient(x)
@@ -250,6 +268,11 @@ def check_hessian(
     Returns
     -------
     DerivativeCheck
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`check_gradient`.
     """
     manifold, gen, x, d = _start(problem, point, direction, rng)
     if second_order_retraction is None:
@@ -401,9 +424,10 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
     """Run the contract of a pymanopt manifold (possibly with a non-Euclidean metric).
 
     Checks: projection idempotent; retraction first order (``R_x(t xi) - x - t xi =
-    O(t^2)`` in the embedding); inner product symmetric and positive definite (on a few
-    random vectors); ``metric_operator`` and its inverse consistent with each other and
-    with the Frobenius product (where defined); transport lands in the tangent space;
+    O(t^2)`` in the embedding); inner product symmetric and positive definite (on
+    ``min(5, dim)`` random vectors, so manifolds of dimension 1 and 2 are covered);
+    ``metric_operator`` and its inverse consistent with each other and with the Frobenius
+    product (where defined); transport lands in the tangent space;
     ``random_tangent_vector`` has unit norm; ``zero_vector`` is zero; and the gradient
     identity ``g(grad f, xi) = Df[xi]`` through :func:`check_gradient` for a smooth test
     cost. Where the retraction is claimed to be second order for the manifold's metric,
@@ -491,8 +515,9 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
         value = 3.0 if exact2 else slope2
         add(ManifoldCheck("retraction second order (slope >= 3)", value, _SLOPE_TOL, ok2, note))
 
-    # inner product symmetric positive definite
-    vecs = [_random_tangent(manifold, x, gen) for _ in range(5)]
+    # inner product symmetric positive definite: on at most dim vectors (more are
+    # linearly dependent, and their Gram matrix is singular whatever the metric)
+    vecs = [_random_tangent(manifold, x, gen) for _ in range(max(1, min(5, int(manifold.dim))))]
     gram = np.array([[manifold.inner_product(x, a, b) for b in vecs] for a in vecs])
     asym = np.abs(gram - gram.T).max() / np.abs(gram).max()
     add(ManifoldCheck("inner product symmetric", asym, 1e-12, asym < 1e-12))

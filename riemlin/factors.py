@@ -38,13 +38,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from riemlin import metric as _metric
-from riemlin._validation import as_generator, check_array, check_int
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_factors,
+    check_int,
+    check_point,
+)
 from riemlin.ambient import (
     ambient_matmul,
     ambient_rmatmul,
     ambient_shape,
     ambient_to_dense,
     is_low_rank,
+    is_triple,
 )
 from riemlin.manifold import FixedRankPoint, _haar_stiefel
 
@@ -66,25 +73,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- validation
-def _check_factors(factors, name: str = "factors") -> list[np.ndarray]:
-    if isinstance(factors, np.ndarray) or not isinstance(factors, Sequence):
-        raise TypeError(
-            f"{name} must be a list [W_1, ..., W_N] of 2-D arrays; got {type(factors).__name__}"
-        )
-    if len(factors) == 0:
-        raise ValueError(f"{name} is empty; a network needs at least one layer W_1")
-    out = [check_array(W, f"{name}[{j}] (W_{j + 1})", ndim=2) for j, W in enumerate(factors)]
-    for j in range(1, len(out)):
-        if out[j].shape[1] != out[j - 1].shape[0]:
-            raise ValueError(
-                f"{name}: shapes do not chain at index {j}: W_{j + 1} = {name}[{j}] has "
-                f"shape {out[j].shape}, so it needs {out[j].shape[1]} rows in "
-                f"W_{j} = {name}[{j - 1}], which has shape {out[j - 1].shape} "
-                f"(W_j must be d_j x d_(j-1))"
-            )
-    return out
-
-
 def _check_like(factors: list[np.ndarray], H, name: str) -> list[np.ndarray]:
     if isinstance(H, np.ndarray) or not isinstance(H, Sequence):
         raise TypeError(f"{name} must be a list of arrays like factors; got {type(H).__name__}")
@@ -171,7 +159,7 @@ def widths(factors) -> tuple[int, ...]:
         If ``factors`` is not a non-empty list of finite 2-D arrays whose shapes chain
         (``W_{j+1}`` has as many columns as ``W_j`` has rows).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return (F[0].shape[1],) + tuple(W.shape[0] for W in F)
 
 
@@ -193,7 +181,7 @@ def product(factors) -> np.ndarray:
     >>> product([np.ones((3, 2)), np.ones((1, 3))])
     array([[3., 3.]])
     """
-    return _product(_check_factors(factors))
+    return _product(check_factors(factors))
 
 
 def product_differential(factors, H) -> np.ndarray:
@@ -216,7 +204,7 @@ def product_differential(factors, H) -> np.ndarray:
     ----------
     Bah et al., arXiv:1910.05505, Section 2.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return _differential(F, _check_like(F, H, "H"))
 
 
@@ -245,7 +233,7 @@ def product_adjoint(factors, Z) -> list[np.ndarray]:
     ----------
     Bah et al., arXiv:1910.05505, Section 2.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return _adjoint(F, _check_ambient(F, Z, "Z"))
 
 
@@ -273,7 +261,7 @@ def factor_gradient(factors, G) -> list[np.ndarray]:
     ----------
     Bah et al., arXiv:1910.05505, eq. (1.3) and Section 2.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return _adjoint(F, _check_ambient(F, G, "G"))
 
 
@@ -288,7 +276,7 @@ def imbalance(factors) -> list[np.ndarray]:
     list of ndarray
         ``D_1, ..., D_{N-1}``, ``D_j`` of shape ``(d_j, d_j)`` (empty for ``N = 1``).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return [F[j + 1].T @ F[j + 1] - F[j] @ F[j].T for j in range(len(F) - 1)]
 
 
@@ -299,7 +287,7 @@ def imbalance_norm(factors) -> float:
     invariant under ``W_j -> c W_j`` for all ``j`` and of order one for generic
     unbalanced factors. It is ``0.0`` for ``N = 1`` and for all-zero factors.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     if len(F) == 1:
         return 0.0
     scale = max(np.linalg.norm(W, 2) ** 2 if W.size else 0.0 for W in F)
@@ -326,19 +314,8 @@ def _check_widths(widths_, name="widths") -> tuple[int, ...]:
 
 
 def _svd_of(W, name: str):
-    if isinstance(W, (tuple, list)) and len(W) == 3:
-        u = check_array(W[0], f"{name}.u", ndim=2)
-        s = check_array(W[1], f"{name}.s", ndim=1)
-        vt = check_array(W[2], f"{name}.vt", ndim=2)
-        k = s.size
-        if u.shape[1] != k or vt.shape[0] != k:
-            raise ValueError(
-                f"{name}: a point (u, s, vt) needs u (m, k), s (k,), vt (k, n); got "
-                f"{u.shape}, {s.shape}, {vt.shape}"
-            )
-        if not np.all(s > 0):
-            raise ValueError(f"{name}.s must be positive singular values; got {s}")
-        return u, s, vt
+    if is_triple(W):
+        return check_point(W, name)
     if sp.issparse(W):
         W = W.toarray()
     W = check_array(W, name, ndim=2)
@@ -466,7 +443,7 @@ def to_point(factors, k: int) -> FixedRankPoint:
         If the numerical rank of the product (singular values above
         ``max(m, n) * eps * s_1``) is not ``k``.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     k = check_int(k, "k")
     W = _product(F)
     u, s, vt = np.linalg.svd(W, full_matrices=False)
@@ -481,7 +458,14 @@ def to_point(factors, k: int) -> FixedRankPoint:
 
 
 def _point_for(F, point):
-    u, s, vt = _svd_of(point, "point")
+    if not is_triple(point):
+        raise TypeError(
+            "point must be the point (u, s, vt) of product(factors) whose SVD the "
+            "coordinates of xi refer to (get it from to_point(factors, k)); got "
+            f"{type(point).__name__}: a matrix does not fix the signs and order of the "
+            "singular vectors that (Up, M, Vp) are written in"
+        )
+    u, s, vt = check_point(point, "point")
     W = _product(F)
     if W.shape != (u.shape[0], vt.shape[1]):
         raise ValueError(f"point is {u.shape[0]}x{vt.shape[1]}; product(factors) is {W.shape}")
@@ -525,7 +509,7 @@ def horizontal_lift(factors, point, xi) -> list[np.ndarray]:
     ----------
     Bah et al., arXiv:1910.05505, Section 4 (Riemannian submersion).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     u, s, vt = _point_for(F, point)
     m, k, n = u.shape[0], s.size, vt.shape[1]
     if not isinstance(xi, (tuple, list)) or len(xi) != 3:
@@ -567,7 +551,7 @@ def horizontal_projection(factors, H) -> list[np.ndarray]:
     list of ndarray
         The horizontal part of ``H``; ``H`` minus it lies in :math:`\ker D\pi`.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     Hs = _check_like(F, H, "H")
     N = len(F)
     m, n = F[-1].shape[0], F[0].shape[1]

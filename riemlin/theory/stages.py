@@ -40,8 +40,8 @@ import numpy as np
 from scipy.integrate import quad, solve_ivp
 from scipy.optimize import brentq
 
-from riemlin._validation import check_array, check_int
-from riemlin.factors import _check_factors, _product, is_balanced
+from riemlin._validation import check_array, check_factors, check_int
+from riemlin.factors import _product, is_balanced
 from riemlin.losses import RegressionLoss
 
 __all__ = [
@@ -118,7 +118,7 @@ def _start(start, depth):
             raise ValueError("depth is required when start is a matrix W0 (not a list of layers)")
         depth = check_int(depth, "depth")
     else:
-        F = _check_factors(start, "start")
+        F = check_factors(start, "start")
         if depth is not None and check_int(depth, "depth") != len(F):
             raise ValueError(f"depth={depth} but start has {len(F)} layers")
         if not is_balanced(F, rtol=1e-8):
