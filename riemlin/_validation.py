@@ -227,8 +227,9 @@ def check_point(point, name: str = "point", shape=None, *, convert: bool = True)
     """
     if not isinstance(point, (tuple, list)) or len(point) != 3:
         raise TypeError(
-            f"{name} must be a point: a triple (u, s, vt) (a thin SVD: u (m, k), s (k,), vt (k, n)) "
-            f"as returned by point_from_matrix or to_point; got {type(point).__name__}"
+            f"{name} must be a point: a triple (u, s, vt) (a thin SVD: u (m, k), s (k,), "
+            f"vt (k, n)) as returned by point_from_matrix or to_point; got "
+            f"{type(point).__name__}"
             + (f" of length {len(point)}" if isinstance(point, (tuple, list)) else "")
         )
     parts = []

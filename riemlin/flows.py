@@ -535,11 +535,14 @@ def riemannian_gradient_flow(
         message = f"divergence at t={t[0]:.6g}: the loss at the start is {loss0}"
         return _finish(times, losses, points, svals, mode, DIVERGED, message, nfev)
     limit = max_loss_ratio * max(abs(loss0), 1.0)
-    # At depth 1 the factored coordinates move u, v with velocities ~ 1/s_k, so as s_k
-    # decays the steps shrink like s_k and the cost per unit time grows like 1/s_k
-    # (minutes instead of milliseconds). The error control holds S to about
-    # rtol * s_1 + atol per step, so below that s_k is not resolved anyway: stop there.
-    resolve = method == "manifold" and manifold.depth == 1 and rtol < 1
+    # At depth 1 the factored coordinates move U, V with velocities (I - uu^T) G v / s,
+    # computed with rounding errors of relative size eps * s_1 / s_k. Once that exceeds
+    # rtol the step-size control shrinks the steps like rtol s_k / (eps s_1) (measured:
+    # h = 0.7 rtol s_k / (eps s_1) for rtol from 1e-12 to 1e-6) and the cost per unit
+    # time grows like 1/s_k: minutes instead of milliseconds. Stop at a hundred times
+    # that point (about 2e3 evaluations per unit time), s_k / s_1 <= eps / (100 rtol).
+    stiff_ratio = np.finfo(float).eps / (100.0 * rtol)
+    resolve = method == "manifold" and manifold.depth == 1
 
     def value_at(tt, p):
         value = loss.value(p)
@@ -555,13 +558,14 @@ def riemannian_gradient_flow(
                 f"loss of rank at t={tt:.6g}: s_min/s_max = {s[-1] / s[0]:.3g} "
                 f"< rank_tol={rank_tol:g}",
             )
-        if resolve and not s[-1] > rtol * s[0] + atol:
+        if resolve and not s[-1] > stiff_ratio * s[0]:
             raise Breakdown(
                 RANK_LOST,
-                f"loss of rank at t={tt:.6g}: s_min = {s[-1]:.3g} fell below the "
-                f"resolution rtol * s_max + atol = {rtol * s[0] + atol:.3g} of the error "
-                "control (depth 1, method='manifold': the cost per unit time grows like "
-                "1/s_min from here; method='dense' follows the matrix through the drop)",
+                f"loss of rank at t={tt:.6g}: s_min/s_max = {s[-1] / s[0]:.3g} <= "
+                f"eps / (100 rtol) = {stiff_ratio:.3g}: at depth 1 the factored coordinates "
+                "compute their velocities to a relative accuracy eps s_max / s_min only, "
+                "and from here the step size shrinks like s_min (method='dense' follows "
+                "the matrix through the drop of rank)",
             )
         value_at(tt, to_point(y))
 
