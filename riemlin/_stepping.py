@@ -8,12 +8,15 @@ every numerical breakdown into a status code and a message:
   it would make scipy's step loop run forever), or a run-specific test in
   ``after_step`` (an exploding loss);
 * ``-1`` (integrator failure): the solver's own step-size floor (a step below ten ulps of
-  ``t``);
+  ``t``), or a step so small that reaching the end at that size would take more than
+  :data:`MAX_STEPS` further steps (an extreme scale or a span far longer than the
+  problem's time scale: an explicit method then crawls at its stability limit);
 * ``-3`` (loss of rank): a ``LinAlgError`` in the right-hand side (a decomposition of a
   rank-deficient factor), or a rank test in ``after_step``.
 
-Both guards are wall-clock free: every step either advances ``t`` by at least scipy's
-floor or ends the run, and every evaluation either returns finite numbers or ends it.
+The guards are wall-clock free: every evaluation either returns finite numbers or ends
+the run, and every step either advances ``t`` by at least ``(t_end - t) / MAX_STEPS``
+or ends it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 SUCCESS, FAILED, DIVERGED, RANK_LOST = 0, -1, -2, -3
+
+#: A step after which more than this many steps of its size would remain ends the run.
+MAX_STEPS = 10**7
 
 
 class Breakdown(Exception):
@@ -82,6 +88,14 @@ def march(make_solver, t: np.ndarray, record, after_step=None, *, linalg_status=
                     return DIVERGED, f"divergence at t={now:.6g}: non-finite state"
                 if after_step is not None:
                     after_step(now, solver.y)
+                remaining = float(t[-1]) - now
+                if remaining > 0 and not solver.step_size * MAX_STEPS >= remaining:
+                    return FAILED, (
+                        f"integrator failed at t={now:.6g}: the step size "
+                        f"{solver.step_size:.3g} would need more than {MAX_STEPS:.0e} steps to "
+                        f"reach t={t[-1]:.6g} (extreme scales, or a span far longer than the "
+                        "problem's time scale)"
+                    )
                 if t[nxt] <= now:
                     dense = solver.dense_output()
                     while nxt < t.size and t[nxt] <= now:

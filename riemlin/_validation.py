@@ -62,15 +62,34 @@ def check_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_real(x, name: str, *, finite: bool = True) -> float:
+    """A real number (a Python or numpy int or float; bools are refused) as a float."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {x!r} ({type(x).__name__})")
+    try:
+        value = float(x)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float; got {x!r}") from None
+    if finite and not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    return value
+
+
 def check_positive(x, name: str, *, allow_inf: bool = False) -> float:
     """A positive real number (finite unless ``allow_inf``); bools are refused."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a positive real number; got {x!r} ({type(x).__name__})")
-    x = float(x)
-    if not (x > 0 and (allow_inf or np.isfinite(x))):
+    value = check_real(x, name, finite=False)
+    if not (value > 0 and (allow_inf or np.isfinite(value))):
         what = "positive number (inf allowed)" if allow_inf else "positive finite number"
-        raise ValueError(f"{name} must be a {what}; got {x!r}")
-    return x
+        raise ValueError(f"{name} must be a {what}; got {value!r}")
+    return value
+
+
+def check_nonnegative(x, name: str) -> float:
+    """A finite real number ``>= 0``."""
+    value = check_real(x, name)
+    if not value >= 0:
+        raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+    return value
 
 
 def check_real_dtype(x, name: str) -> None:

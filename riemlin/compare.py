@@ -24,6 +24,9 @@ from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gr
 
 __all__ = ["Comparison", "DescentComparison", "compare_flows", "compare_descent"]
 
+#: Most steps :func:`compare_descent` lets one run make (``t_end / step``).
+MAX_DESCENT_STEPS = 10**7
+
 
 def _numerical_rank(W: np.ndarray) -> int:
     return numerical_rank(np.linalg.svd(W, compute_uv=False), W.shape)
@@ -248,7 +251,10 @@ def compare_flows(
     W_start = _product(layers)
     k = _numerical_rank(W_start)
     if k == 0:
-        raise ValueError("the product of the layers is zero; the flows need rank >= 1")
+        raise ValueError(
+            "the product of the layers (factors, or balanced factors of W0) is zero; the "
+            "flows need rank >= 1"
+        )
     depth = len(layers)
     start = time.perf_counter()
     fac = factor_gradient_flow(layers, loss, t_eval, rtol=rtol, atol=atol)
@@ -372,7 +378,7 @@ def compare_descent(
         If ``loss`` or ``steps`` is missing.
     ValueError
         For fewer than two steps, a step that is not positive or exceeds ``t_end``,
-        or layers whose product is zero.
+        more than ``1e7`` steps in a run, or layers whose product is zero.
 
     References
     ----------
@@ -393,7 +399,15 @@ def compare_descent(
     W_start = _product(layers)
     k = _numerical_rank(W_start)
     if k == 0:
-        raise ValueError("the product of the layers is zero; the runs need rank >= 1")
+        raise ValueError(
+            "the product of the layers (factors, or balanced factors of W0) is zero; the "
+            "runs need rank >= 1"
+        )
+    if t_end / steps.min() > MAX_DESCENT_STEPS:
+        raise ValueError(
+            f"steps and t_end: t_end / step = {t_end / steps.min():.3g} steps for the smallest "
+            f"step; at most {MAX_DESCENT_STEPS:.0e} per run"
+        )
     counts = np.maximum(1, np.round(t_end / steps)).astype(int)
     used = t_end / counts
     mismatch, drift, sf, sr = [], [], [], []

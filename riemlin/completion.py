@@ -35,7 +35,10 @@ _CHUNK = 1 << 14
 
 
 def _index_array(x, name: str, bound: int, axis: str) -> np.ndarray:
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-D array of {axis} indices; got {exc}") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of {axis} indices; got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -145,10 +148,7 @@ class CompletionLoss:
         m, n = check_int(shape[0], "shape[0]"), check_int(shape[1], "shape[1]")
         rows = _index_array(rows, "rows", m, "row")
         cols = _index_array(cols, "cols", n, "column")
-        try:
-            values = np.asarray(values, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"values must be real numbers; got {type(values).__name__}") from exc
+        values = check_array(values, "values", finite=False, allow_empty=True)
         if values.ndim != 1:
             raise ValueError(f"values must be 1-D; got shape {values.shape}")
         if not rows.size == cols.size == values.size:

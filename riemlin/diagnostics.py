@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riemlin._validation import as_generator
+from riemlin.manifold import FixedRankTangentVector
 
 __all__ = [
     "DerivativeCheck",
@@ -190,7 +191,12 @@ def _start(problem, point, direction, rng):
     x = _random_point(manifold, gen) if point is None else point
     d = _random_tangent(manifold, x, gen) if direction is None else direction
     if direction is not None:
-        norm = manifold.norm(x, d)
+        if isinstance(d, (tuple, list)) and not hasattr(d, "_fields") and _fixed_rank(manifold):
+            d = FixedRankTangentVector(*d) if len(d) == 3 else d  # a plain (Up, M, Vp)
+        try:
+            norm = manifold.norm(x, d)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"point or direction: {exc}") from None
         if not (np.isfinite(norm) and norm > 0):
             raise ValueError(
                 f"direction must be a nonzero finite tangent vector; its norm is {norm}: along "
@@ -407,6 +413,14 @@ def _test_problem(manifold, x, gen):
         return G(np.asarray(A, dtype=float))
 
     return pymanopt.Problem(manifold, cost, euclidean_gradient=egrad)
+
+
+def _fixed_rank(manifold) -> bool:
+    from pymanopt.manifolds import FixedRankEmbedded
+
+    from riemlin.manifold import FixedRankDeepLinear
+
+    return isinstance(manifold, (FixedRankDeepLinear, FixedRankEmbedded))
 
 
 def _claims_second_order(manifold) -> bool:

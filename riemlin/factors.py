@@ -43,7 +43,9 @@ from riemlin._validation import (
     check_array,
     check_factors,
     check_int,
+    check_nonnegative,
     check_point,
+    check_positive,
 )
 from riemlin.ambient import (
     ambient_matmul,
@@ -299,9 +301,7 @@ def imbalance_norm(factors) -> float:
 
 def is_balanced(factors, rtol: float = 1e-10) -> bool:
     """Whether :func:`imbalance_norm` is at most ``rtol``."""
-    rtol = float(rtol)
-    if not rtol >= 0:
-        raise ValueError(f"rtol must be a non-negative number; got {rtol}")
+    rtol = check_nonnegative(rtol, "rtol")
     return imbalance_norm(factors) <= rtol
 
 
@@ -415,9 +415,7 @@ def balanced_initialization(
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Section 3.3, Procedure 1.
     """
     ws = _check_widths(widths)
-    scale = float(scale)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite positive number; got {scale}")
+    scale = check_positive(scale, "scale")
     if frames not in ("random", "canonical"):
         raise ValueError(f"frames must be 'random' or 'canonical'; got {frames!r}")
     gen = as_generator(rng)
@@ -561,10 +559,21 @@ def horizontal_projection(factors, H) -> list[np.ndarray]:
             f"horizontal_projection builds a dense {m * n} x {nparams} Jacobian; too large "
             f"({m * n * nparams:.3g} entries > 5e7)"
         )
-    P = [np.eye(n)] + (_prefixes(F) if N > 1 else [])
-    S = (_suffixes(F)[1:] if N > 1 else []) + [np.eye(m)]
-    # vec(S_j H_j P_{j-1}) = (P_{j-1}^T kron S_j) vec(H_j), column-major vec.
-    J = np.hstack([np.kron(P[j].T, S[j]) for j in range(N)])
+    # The projection J^T (J J^T)^+ J is unchanged when every layer is scaled by one
+    # number c (each block of J scales by c^(N-1)): scale the largest entry to one, so
+    # that layers near 1e300 do not overflow the products.
+    top = max(float(np.max(np.abs(W))) for W in F)
+    G = [W / top for W in F] if top > 0 else F
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = [np.eye(n)] + (_prefixes(G) if N > 1 else [])
+        S = (_suffixes(G)[1:] if N > 1 else []) + [np.eye(m)]
+        # vec(S_j H_j P_{j-1}) = (P_{j-1}^T kron S_j) vec(H_j), column-major vec.
+        J = np.hstack([np.kron(P[j].T, S[j]) for j in range(N)])
+    if not np.all(np.isfinite(J)):
+        raise ValueError(
+            "factors: the layers' scales differ too much for the Jacobian of the product map "
+            "to be represented (its entries overflow even with the layers scaled together)"
+        )
     h = np.concatenate([x.ravel(order="F") for x in Hs])
     z = np.linalg.lstsq(J.T, h, rcond=max(J.shape) * np.finfo(float).eps)[0]
     proj = J.T @ z

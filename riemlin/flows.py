@@ -580,7 +580,7 @@ def riemannian_gradient_flow(
     def make_solver():
         options = dict(rtol=rtol, atol=atol, first_step=first_step, max_step=max_step)
         if integrator == "LSODA" and method == "manifold":
-            options["jac"] = jac
+            options["jac"] = guarded(jac)
         return _INTEGRATORS[integrator](guarded(rhs), t[0], y0, t[-1], **options)
 
     status, message = SUCCESS, "The flow reached the end of t_eval."

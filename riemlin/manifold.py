@@ -220,7 +220,8 @@ class FixedRankDeepLinear(Manifold):
         finite = np.isfinite(value) if np.isscalar(value) else _all_finite(value)
         if not finite:
             raise ValueError(
-                f"{' or '.join(names)} has non-finite entries (nan or inf), or the result overflows"
+                f"{' or '.join(names)} has non-finite entries (nan or inf), or the result "
+                "overflows at this point (the metric weights grow like s^(2(N-1)/N))"
             )
 
     def _point_data(self, s: np.ndarray) -> _PointData:

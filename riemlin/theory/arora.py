@@ -42,6 +42,7 @@ from riemlin._validation import (
     check_array,
     check_factors,
     check_int,
+    check_nonnegative,
     check_positive,
 )
 from riemlin.factors import balanced_initialization, imbalance
@@ -327,15 +328,20 @@ def margin_probability(target, scale: float, margin: float = 0.0) -> float:
     Appendix B (Claim 3).
     """
     Phi = _target(target)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive finite number; got {scale!r}")
-    if not (np.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin must be a non-negative finite number; got {margin!r}")
+    scale = check_positive(scale, "scale")
+    margin = check_nonnegative(margin, "margin")
     smin = np.linalg.svd(Phi, compute_uv=False)[-1]
     if margin >= smin:
         return 0.0
-    nc = float(np.vdot(Phi, Phi)) / scale**2
-    return float(ncx2.cdf((smin - margin) ** 2 / scale**2, Phi.size, nc))
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        nc = np.float64(np.linalg.norm(Phi)) ** 2 / np.float64(scale) ** 2
+        x = (np.float64(smin) - margin) ** 2 / np.float64(scale) ** 2
+    if not (np.isfinite(nc) and np.isfinite(x)):
+        raise ValueError(
+            f"scale={scale:g}: (sigma_min - margin)^2 / scale^2 or ||target||^2 / scale^2 "
+            "overflows; the noncentral chi-square cannot be evaluated there"
+        )
+    return float(ncx2.cdf(x, Phi.size, nc))
 
 
 def margin_probability_mc(

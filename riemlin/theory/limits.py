@@ -97,7 +97,9 @@ def descent_limit(result, loss: RegressionLoss, *, rank_tol: float = 1e-6) -> De
         raise ValueError(f"rank_tol must be in (0, 1); got {rank_tol!r}")
     W = final_matrix(result, "result")
     if W.shape != loss.shape:
-        raise ValueError(f"the run's W has shape {W.shape} but the loss expects {loss.shape}")
+        raise ValueError(
+            f"result: the run's W has shape {W.shape} but the loss expects {loss.shape}"
+        )
     u, sv, vt = np.linalg.svd(W, full_matrices=False)
     k = int(np.sum(sv > rank_tol * sv[0])) if sv[0] > 0 else 0
     value = loss.value(W)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from riemlin._validation import check_factors, final_matrix
+from riemlin._validation import check_factors, check_positive, final_matrix
 from riemlin.factors import _product, is_balanced
 from riemlin.losses import RegressionLoss
 
@@ -149,9 +149,10 @@ def classify_limit(result, loss: RegressionLoss, *, tol: float = 1e-3) -> Limit:
     Phi, U, s, Vt = _target_pairs(loss)
     W = final_matrix(result, "result")
     if W.shape != Phi.shape:
-        raise ValueError(f"the run's W has shape {W.shape} but the loss expects {Phi.shape}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive finite number; got {tol!r}")
+        raise ValueError(
+            f"result: the run's W has shape {W.shape} but the loss expects {Phi.shape}"
+        )
+    tol = check_positive(tol, "tol")
     scale = float(np.linalg.norm(Phi))
     dists = [np.linalg.norm(W - s[i] * np.outer(U[:, i], Vt[i])) / scale for i in range(s.size)]
     dists.append(np.linalg.norm(W) / scale)
