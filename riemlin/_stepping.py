@@ -108,4 +108,9 @@ def march(make_solver, t: np.ndarray, record, after_step=None, *, linalg_status=
         return linalg_status, f"{what} at t={now:.6g}: {exc}"
     except (FloatingPointError, ZeroDivisionError, OverflowError) as exc:
         return DIVERGED, f"divergence at t={now:.6g}: {exc}"
+    except ValueError as exc:
+        # scipy.linalg refusing an overflowed Newton matrix inside an implicit method
+        if "infs or NaNs" not in str(exc):
+            raise
+        return DIVERGED, f"divergence at t={now:.6g}: {exc}"
     return SUCCESS, "The flow reached the end of t_eval."

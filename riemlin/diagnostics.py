@@ -143,7 +143,13 @@ def _remainders(problem, x, d, model):
     manifold = problem.manifold
     steps = np.logspace(-8, 0, 41)
     f0 = problem.cost(x)
-    rem = np.array([abs(problem.cost(manifold.retraction(x, t * d)) - model(t)) for t in steps])
+    try:
+        rem = np.array([abs(problem.cost(manifold.retraction(x, t * d)) - model(t)) for t in steps])
+    except ValueError as exc:  # e.g. a step t * d that leaves the manifold
+        raise ValueError(
+            f"point and direction: the retraction along direction fails for steps up to 1 "
+            f"({exc}); scale direction down"
+        ) from None
     floor = 1e3 * np.finfo(float).eps * max(abs(f0), 1e-300)
     return steps, rem, floor
 
@@ -199,8 +205,9 @@ def _start(problem, point, direction, rng):
             raise type(exc)(f"point or direction: {exc}") from None
         if not (np.isfinite(norm) and norm > 0):
             raise ValueError(
-                f"direction must be a nonzero finite tangent vector; its norm is {norm}: along "
-                "a zero direction every Taylor remainder is zero and the check proves nothing"
+                f"direction must be a nonzero finite tangent vector at point; its norm there "
+                f"is {norm}: along a zero direction every Taylor remainder is zero and the "
+                "check proves nothing"
             )
     return manifold, gen, x, d
 

@@ -80,16 +80,24 @@ def _check_like(factors: list[np.ndarray], H, name: str) -> list[np.ndarray]:
         raise TypeError(f"{name} must be a list of arrays like factors; got {type(H).__name__}")
     if len(H) != len(factors):
         raise ValueError(f"{name} must have {len(factors)} entries (one per layer); got {len(H)}")
-    return [
-        check_array(h, f"{name}[{j}]", shape=W.shape) for j, (h, W) in enumerate(zip(H, factors))
-    ]
+    out = []
+    for j, (h, W) in enumerate(zip(H, factors)):
+        h = check_array(h, f"{name}[{j}]")
+        if h.shape != W.shape:
+            raise ValueError(
+                f"{name}[{j}] must have the shape {W.shape} of factors[{j}]; got {h.shape}"
+            )
+        out.append(h)
+    return out
 
 
 def _check_ambient(factors, Z, name: str):
     m, n = factors[-1].shape[0], factors[0].shape[1]
     shape = tuple(ambient_shape(Z, name))
     if shape != (m, n):
-        raise ValueError(f"{name} must be an ambient {m}x{n} matrix (d_N x d_0); got {shape}")
+        raise ValueError(
+            f"{name} must be an ambient {m}x{n} matrix (d_N x d_0 of factors); got {shape}"
+        )
     if not (is_low_rank(Z) or sp.issparse(Z)):
         Z = np.asarray(Z, dtype=float)
     return Z
@@ -443,7 +451,10 @@ def to_point(factors, k: int) -> FixedRankPoint:
     """
     F = check_factors(factors)
     k = check_int(k, "k")
-    W = _product(F)
+    with np.errstate(over="ignore", invalid="ignore"):
+        W = _product(F)
+    if not np.all(np.isfinite(W)):
+        raise ValueError("factors: their product overflows (entries beyond 1.8e308)")
     u, s, vt = np.linalg.svd(W, full_matrices=False)
     tol = max(W.shape) * np.finfo(float).eps * (s[0] if s.size else 0.0)
     rank = int(np.sum(s > tol))

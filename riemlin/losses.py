@@ -101,7 +101,12 @@ def is_point(W) -> bool:
     A list of three 1-D rows is a nested-list ``3 x n`` matrix, not a point
     (:func:`riemlin.ambient.is_triple`).
     """
-    return is_triple(W) and np.ndim(W[1]) == 1
+    if not is_triple(W):
+        return False
+    try:
+        return np.ndim(W[1]) == 1
+    except ValueError:  # a ragged middle entry: meant as s, refused by the point checks
+        return True
 
 
 def point_matrix(W) -> np.ndarray:

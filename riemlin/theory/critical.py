@@ -272,6 +272,13 @@ def critical_point_index(
         def hessian(man, p, G, H, xi):
             return man.riemannian_hessian_from_matrix(p, G, H, xi)
 
+    try:
+        return _index(manifold, point, loss, hessian, tol)
+    except ValueError as exc:  # e.g. metric weights that overflow at an extreme point
+        raise ValueError(f"W: {exc}") from None
+
+
+def _index(manifold, point, loss, hessian, tol) -> HessianIndex:
     Wm = manifold.point_to_matrix(point)
     G = loss.gradient(Wm)
     XXt = loss.X @ loss.X.T
