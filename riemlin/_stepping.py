@@ -8,15 +8,16 @@ every numerical breakdown into a status code and a message:
   it would make scipy's step loop run forever), or a run-specific test in
   ``after_step`` (an exploding loss);
 * ``-1`` (integrator failure): the solver's own step-size floor (a step below ten ulps of
-  ``t``), or a step so small that reaching the end at that size would take more than
-  :data:`MAX_STEPS` further steps (an extreme scale or a span far longer than the
-  problem's time scale: an explicit method then crawls at its stability limit);
+  ``t``), or steps so small that reaching the end at their mean size over the last
+  :data:`WINDOW` steps would take more than :data:`MAX_STEPS` further steps (an extreme
+  scale, or a span far longer than the problem's time scale: an explicit method then
+  crawls at its stability limit);
 * ``-3`` (loss of rank): a ``LinAlgError`` in the right-hand side (a decomposition of a
   rank-deficient factor), or a rank test in ``after_step``.
 
 The guards are wall-clock free: every evaluation either returns finite numbers or ends
-the run, and every step either advances ``t`` by at least ``(t_end - t) / MAX_STEPS``
-or ends it.
+the run, and every window of :data:`WINDOW` steps either advances ``t`` by at least
+``WINDOW * (t_end - t) / MAX_STEPS`` or ends it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ import numpy as np
 
 SUCCESS, FAILED, DIVERGED, RANK_LOST = 0, -1, -2, -3
 
-#: A step after which more than this many steps of its size would remain ends the run.
+#: A run whose last :data:`WINDOW` steps were so short on average that more than this
+#: many such steps would remain ends with status ``-1``.
 MAX_STEPS = 10**7
+#: Steps per window of that test (startup transients, such as LSODA's first tiny steps,
+#: average out within a window).
+WINDOW = 1000
 
 
 class Breakdown(Exception):
@@ -78,7 +83,7 @@ def march(make_solver, t: np.ndarray, record, after_step=None, *, linalg_status=
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             solver = make_solver()
-            nxt = 1
+            nxt, steps, window_start = 1, 0, now
             while nxt < t.size:
                 msg = solver.step()
                 now = float(solver.t)
@@ -88,14 +93,18 @@ def march(make_solver, t: np.ndarray, record, after_step=None, *, linalg_status=
                     return DIVERGED, f"divergence at t={now:.6g}: non-finite state"
                 if after_step is not None:
                     after_step(now, solver.y)
-                remaining = float(t[-1]) - now
-                if remaining > 0 and not solver.step_size * MAX_STEPS >= remaining:
-                    return FAILED, (
-                        f"integrator failed at t={now:.6g}: the step size "
-                        f"{solver.step_size:.3g} would need more than {MAX_STEPS:.0e} steps to "
-                        f"reach t={t[-1]:.6g} (extreme scales, or a span far longer than the "
-                        "problem's time scale)"
-                    )
+                steps += 1
+                if steps % WINDOW == 0:
+                    mean = (now - window_start) / WINDOW
+                    remaining = float(t[-1]) - now
+                    if remaining > 0 and not mean * MAX_STEPS >= remaining:
+                        return FAILED, (
+                            f"integrator failed at t={now:.6g}: at the mean step size of the "
+                            f"last {WINDOW} steps, {mean:.3g}, reaching t={t[-1]:.6g} would take "
+                            f"more than {MAX_STEPS:.0e} steps (extreme scales, or a span far "
+                            "longer than the problem's time scale)"
+                        )
+                    window_start = now
                 if t[nxt] <= now:
                     dense = solver.dense_output()
                     while nxt < t.size and t[nxt] <= now:

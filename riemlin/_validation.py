@@ -337,7 +337,7 @@ def check_loss_shape(loss, shape: tuple, what: str, name: str = "loss") -> None:
 def check_gradient_shape(G, shape: tuple, name: str = "loss") -> None:
     """The gradient a loss returned at the start has the shape ``(m, n)`` of the start."""
     try:
-        got = tuple(ambient_shape(G, f"the gradient returned by {name}.gradient"))
+        got = tuple(ambient_shape(G, f"the gradient returned by {name}.gradient", finite=False))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{name}: {exc}") from None
     if got != tuple(shape):

@@ -85,7 +85,7 @@ def ambient_to_dense(G) -> np.ndarray:
     return np.asarray(G, dtype=float)
 
 
-def ambient_shape(G, name: str = "G") -> tuple[int, int]:
+def ambient_shape(G, name: str = "G", *, finite: bool = True) -> tuple[int, int]:
     """Shape ``(m, n)`` of an ambient matrix, with clear errors for bad input.
 
     The factors of a low-rank triple may be nested lists (they are read by numpy); a
@@ -98,7 +98,7 @@ def ambient_shape(G, name: str = "G") -> tuple[int, int]:
         not a triple, included), or holds complex, boolean or non-numeric data.
     ValueError
         If the factors of a low-rank triple do not chain, or ``G`` is not 2-D, or its
-        entries are not finite.
+        entries are not finite (unless ``finite=False``).
     """
     if is_low_rank(G):
         try:
@@ -125,12 +125,12 @@ def ambient_shape(G, name: str = "G") -> tuple[int, int]:
                 f"got {S.shape}"
             )
         for part, x in zip("USV", (U, S, V)):
-            _check_finite_array(x, f"{name} ({part} factor)")
+            _check_finite_array(x, f"{name} ({part} factor)", finite)
         _check_nonempty((U.shape[0], V.shape[0]), name)
         return U.shape[0], V.shape[0]
     if sp.issparse(G):
         _check_real(G.dtype, name)
-        if not np.all(np.isfinite(G.data)):
+        if finite and not np.all(np.isfinite(G.data)):
             raise ValueError(f"{name} has non-finite stored entries")
         if len(G.shape) != 2:
             raise ValueError(f"{name} must be a 2-D sparse matrix; got shape {G.shape}")
@@ -140,7 +140,7 @@ def ambient_shape(G, name: str = "G") -> tuple[int, int]:
         G = np.asarray(G)
         if G.ndim != 2:
             raise ValueError(f"{name} must be a 2-D array; got shape {G.shape}")
-        _check_finite_array(G, name)
+        _check_finite_array(G, name, finite)
         _check_nonempty(G.shape, name)
         return G.shape
     raise TypeError(
@@ -165,7 +165,7 @@ def _check_nonempty(shape, name: str) -> None:
         raise ValueError(f"{name} must not be empty; got shape {tuple(shape)}")
 
 
-def _check_finite_array(x, name: str) -> None:
+def _check_finite_array(x, name: str, finite: bool = True) -> None:
     _check_real(np.asarray(x).dtype, name)
-    if not np.all(np.isfinite(x)):
+    if finite and not np.all(np.isfinite(x)):
         raise ValueError(f"{name} has non-finite entries (nan or inf)")

@@ -760,3 +760,371 @@ def test_every_exported_array_function_is_covered():
     missing = set(riemlin.__all__) - covered - not_here
     assert not missing, missing
     assert math.isfinite(len(ENTRIES))
+
+
+# ---------------------------------------------------------------------- inputs found by hand
+# One test per kind of input that once failed (each failed before its fix), named by what
+# it checks. Flows count evaluations, never seconds.
+_NAN_LOSS = MatrixLoss(lambda W: 0.0, lambda W: np.full(np.shape(W), np.nan), shape=(M, N))
+
+
+def _counting(loss):
+    """The loss, with a count of gradient evaluations (a hang shows as a huge count)."""
+    calls = collections.Counter()
+
+    def gradient(W):
+        calls["gradient"] += 1
+        assert calls["gradient"] < 10**5, "the run does not stop"
+        return loss.gradient(W)
+
+    return MatrixLoss(loss.value, gradient, shape=loss.shape), calls
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("method", ["DOP853", "RK45", "Radau", "LSODA"])
+def test_layer_flow_with_a_non_finite_gradient_stops_with_divergence(bad, method):
+    loss, calls = _counting(MatrixLoss(lambda W: 0.0, lambda W: np.full(np.shape(W), bad)))
+    res = riemlin.factor_gradient_flow(_layers(), loss, [0.0, 1.0], method=method)
+    assert res.status == -2 and "non-finite" in res.message
+    assert calls["gradient"] <= 2 and len(res.t) == 1
+
+
+def test_flows_with_a_single_output_time_return_the_start():
+    layers, loss = _layers(), _loss()
+    res = riemlin.factor_gradient_flow(layers, loss, [0.5])
+    assert res.status == 0 and res.t.tolist() == [0.5]
+    np.testing.assert_allclose(res.W[0], riemlin.product(layers))
+    cmp = riemlin.compare_flows(layers, loss, [0.0])
+    assert cmp.t.tolist() == [0.0] and cmp.mismatch[0] < 1e-14
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300])
+def test_a_start_whose_loss_overflows_ends_with_divergence(scale):
+    layers = [scale * W for W in _layers()]
+    for res in (
+        riemlin.factor_gradient_flow(layers, _loss(), [0.0, 1.0]),
+        riemlin.factor_gradient_descent(layers, _loss(), 0.1, 3),
+    ):
+        assert res.status == -2 and "start" in res.message and len(res.t) == 1
+    res = riemlin.riemannian_gradient_flow(1e300 * _matrix(), _loss(), 2, [0.0, 1.0])
+    assert res.status == -2 and len(res.t) == 1
+
+
+@pytest.mark.parametrize("method", ["dense", "manifold"])
+@pytest.mark.parametrize("integrator", ["DOP853", "LSODA"])
+def test_riemannian_flow_with_a_non_finite_gradient_returns_status_not_exception(
+    method, integrator
+):
+    res = riemlin.riemannian_gradient_flow(
+        _matrix(), _NAN_LOSS, 2, [0.0, 1.0], method, integrator=integrator
+    )
+    assert res.status == -2 and "non-finite" in res.message and len(res.t) == 1
+
+
+def test_descents_with_a_non_finite_gradient_return_divergence():
+    for res in (
+        riemlin.factor_gradient_descent(_layers(), _NAN_LOSS, 0.1, 3),
+        riemlin.riemannian_gradient_descent(_matrix(), _NAN_LOSS, 2, 0.1, 3),
+    ):
+        assert res.status == -2 and "non-finite" in res.message and len(res.t) == 1
+
+
+def test_layer_runs_refuse_a_loss_of_another_shape():
+    wrong = RegressionLoss(np.eye(N + 1), np.ones((M, N + 1)))
+    undeclared = MatrixLoss(lambda W: 0.0, lambda W: np.ones((M + 1, N)))
+    runs = (
+        lambda loss: riemlin.factor_gradient_flow(_layers(), loss, [0.0, 1.0]),
+        lambda loss: riemlin.factor_gradient_descent(_layers(), loss, 0.1, 2),
+        lambda loss: riemlin.compare_flows(_layers(), loss, [0.0, 1.0]),
+        lambda loss: riemlin.compare_descent(_layers(), loss, [0.1, 0.05], 0.2),
+    )
+    for loss in (wrong, undeclared):
+        for run in runs:
+            with pytest.raises(ValueError, match="loss"):
+                run(loss)
+    with pytest.raises(ValueError, match="loss"):
+        riemlin.riemannian_gradient_flow(_matrix(), undeclared, 2, [0.0, 1.0])
+
+
+def test_horizontal_lift_takes_only_the_point_of_the_coordinates():
+    layers = _layers()
+    point = riemlin.to_point(layers, K)
+    xi = _tangent(point)
+    for not_a_point in (riemlin.product(layers), riemlin.product(layers).tolist(), None):
+        with pytest.raises(TypeError, match="point"):
+            riemlin.horizontal_lift(layers, not_a_point, xi)
+    # with the point, D pi[h] = xi exactly (balanced layers)
+    h = riemlin.horizontal_lift(layers, point, xi)
+    back = riemlin.product_differential(layers, h)
+    np.testing.assert_allclose(back, _manifold().tangent_to_matrix(point, xi), atol=1e-12)
+
+
+@pytest.mark.parametrize("frame", ["scaled u", "zero u", "scaled vt", "rotated s"])
+def test_points_with_frames_that_are_not_orthonormal_are_refused(frame):
+    u, s, vt = _p()
+    bad = {
+        "scaled u": (3.0 * u, s, vt),
+        "zero u": (0.0 * u, s, vt),
+        "scaled vt": (u, s, 1.0 + 1e-9 * vt),
+        "rotated s": (u @ np.array([[1.0, 0.1], [0.0, 1.0]]), s, vt),
+    }[frame]
+    man = _manifold()
+    calls = [
+        lambda: man.norm(bad, _tangent(_p())),
+        lambda: man.retraction(bad, man.zero_vector(bad)),
+        lambda: riemlin.riemannian_gradient_flow(bad, _loss(), 2, [0.0, 0.1]),
+        lambda: riemlin.riemannian_gradient_descent(bad, _loss(), 2, 0.1, 2),
+        lambda: riemlin.balanced_factors(bad, (N, 3, M)),
+        lambda: riemlin.critical_point_index(bad, _loss(), 2),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="orthonormal"):
+            call()
+
+
+def test_orthonormality_is_checked_once_per_point():
+    x = _manifold().random_point(rng=0)
+    xi = _manifold().random_tangent_vector(x, rng=1)
+    man = _manifold()  # has not seen x yet
+    calls = collections.Counter()
+    original = riemlin._validation.orthonormality_error
+
+    def counting(Q):
+        calls["gram"] += 1
+        return original(Q)
+
+    riemlin._validation.orthonormality_error = counting
+    try:
+        for _ in range(5):
+            man.norm(x, xi)
+            man.norm(riemlin.FixedRankPoint(*x), xi)  # a new tuple of the same arrays
+        assert calls["gram"] == 2  # u and vt, once
+    finally:
+        riemlin._validation.orthonormality_error = original
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: riemlin.product([np.eye(2) * (1 + 1j)]),
+        lambda: RegressionLoss(np.eye(2) + 0j, np.eye(2)),
+        lambda: _manifold().retraction(_p(), tuple(x * (1 + 1j) for x in _tangent(_p()))),
+        lambda: _manifold().projection(_p(), _matrix() * (1 + 0j)),
+        lambda: _manifold().norm(tuple(x + 0j for x in _p()), _tangent(_p())),
+        lambda: _manifold().point_from_matrix(_matrix() + 1j),
+        lambda: riemlin.deficiency_margin(np.eye(2) + 0j, np.eye(2)),
+        lambda: riemlin.factor_gradient(_layers(), (np.ones((M, 1)) + 0j, [1.0], np.ones((N, 1)))),
+    ],
+)
+def test_complex_input_is_a_type_error(call):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the imaginary part is never dropped silently
+        with pytest.raises(TypeError, match="complex"):
+            call()
+
+
+def _connection_at(s, depth=1000):
+    man = FixedRankDeepLinear(3, 3, 2, depth)
+    point = (np.eye(3)[:, :2], np.asarray(s, dtype=float), np.eye(3)[:2])
+    xi = riemlin.FixedRankTangentVector(
+        np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.5]]),
+        np.array([[1.0, 0.3], [-0.2, 0.7]]),
+        np.array([[0.0, 0.0], [0.0, 0.0], [0.4, -1.0]]),
+    )
+    return man.connection_difference(point, xi), man, point, xi
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-50, 1e50, 1e101, 1e150])
+def test_connection_difference_is_finite_over_the_documented_range(scale):
+    # C is homogeneous of degree -1 in s (Christoffel symbols scale like 1/s), so C at
+    # scale * s equals C at s divided by scale; the reference is computed at s of order
+    # one, where nothing overflows, and the scales are powers of ten (not exact in
+    # binary), so the agreement is to rounding in the powers s^(2/N): 1e-9 relative.
+    ref = _connection_at([10.0, 1.0])[0]
+    got = _connection_at([10.0 * scale, 1.0 * scale])[0]
+    for a, b in zip(got, ref):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a * scale, b, rtol=1e-9, atol=1e-12 * np.abs(b).max())
+
+
+def test_riemannian_hessian_is_finite_for_large_singular_values_at_large_depth():
+    _, man, point, xi = _connection_at([1e101, 1e100])
+    G = np.ones((3, 3))
+    H = man.riemannian_hessian_from_matrix(point, G, np.zeros((3, 3)), xi)
+    assert all(np.all(np.isfinite(x)) for x in H)
+    # self-adjoint for g also at this scale
+    eta = riemlin.FixedRankTangentVector(*(np.roll(x, 1) for x in xi))
+    eta = man.to_tangent_space(point, eta)
+    He = man.riemannian_hessian_from_matrix(point, G, np.zeros((3, 3)), eta)
+    a, b = man.inner_product(point, H, eta), man.inner_product(point, xi, He)
+    assert abs(a - b) <= 1e-10 * max(abs(a), abs(b))
+
+
+@pytest.mark.parametrize(
+    "manifold",
+    [
+        lambda: __import__("pymanopt").manifolds.Sphere(3),
+        lambda: __import__("pymanopt").manifolds.Sphere(2),
+        lambda: FixedRankDeepLinear(1, 1, 1, 2),
+        lambda: FixedRankDeepLinear(2, 1, 1, 3),
+    ],
+    ids=["sphere3", "sphere2", "1x1", "2x1"],
+)
+def test_check_manifold_passes_in_dimension_one_and_two(manifold):
+    report = riemlin.check_manifold(manifold(), rng=0)
+    assert report.passed, str(report)
+
+
+def test_compare_descent_refuses_steps_above_t_end_and_reports_the_steps_used():
+    layers, loss = _layers(), _loss()
+    with pytest.raises(ValueError, match="t_end"):
+        riemlin.compare_descent(layers, loss, [2.0, 5.0], t_end=1.0)
+    cmp = riemlin.compare_descent(layers, loss, [0.3, 0.1], t_end=1.0)
+    np.testing.assert_allclose(cmp.steps, [1 / 3, 0.1])  # round(1 / 0.3) = 3 steps
+    np.testing.assert_allclose(cmp.requested_steps, [0.3, 0.1])
+    assert "0.333" in cmp.table()
+    # a diverged run (step 0.5 on this problem) stays out of the fit, which then gives
+    # the first order of the two completed runs (the slope is 1.007 here; a diverged run
+    # in the fit would make it meaningless)
+    fit = riemlin.compare_descent(layers, _whitened_loss(), [0.5, 0.01, 0.005], t_end=2.0)
+    assert fit.status_factor[0] == -2 and fit.status_riemannian[0] == -2
+    assert np.isnan(fit.mismatch[0]) and abs(fit.mismatch_order - 1) < 0.1
+
+
+def test_descent_limit_accepts_a_run_recorded_as_points():
+    loss = _loss()
+    as_points = riemlin.riemannian_gradient_descent(_matrix(), loss, 2, 0.01, 3, output="point")
+    as_matrices = riemlin.riemannian_gradient_descent(_matrix(), loss, 2, 0.01, 3)
+    a, b = riemlin.descent_limit(as_points, loss), riemlin.descent_limit(as_matrices, loss)
+    assert a.rank == b.rank and abs(a.loss - b.loss) <= 1e-12 * abs(b.loss)
+
+
+def test_low_rank_triples_of_lists_are_read_and_three_row_lists_are_not_triples():
+    layers = _layers()
+    U, S, V = np.ones((M, 1)), np.array([[2.0]]), np.arange(1.0, N + 1)[:, None]
+    as_lists = (U.tolist(), S.tolist(), V.tolist())
+    for fn in (riemlin.product_adjoint, riemlin.factor_gradient):
+        got = fn(layers, as_lists)
+        want = fn(layers, U @ S @ V.T)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    three_rows = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    loss = riemlin.low_rank_target_loss(three_rows)  # a dense 3 x 2 target
+    assert loss.shape == (3, 2) and loss.value(np.zeros((3, 2))) == 0.5 * 91
+    with pytest.raises(TypeError, match="three 1-D rows"):
+        riemlin.product_adjoint([np.ones((3, 2))], ([1.0, 2.0], [3.0, 4.0], [5.0, 6.0]))
+    completion = CompletionLoss([0, 2], [1, 0], [1.0, 2.0], (3, 2))
+    np.testing.assert_allclose(completion.entries(three_rows), [2.0, 5.0])
+
+
+def test_completion_refuses_arguments_of_another_shape():
+    loss = CompletionLoss([0, 1], [1, 0], [1.0, 2.0], (2, 2))
+    with pytest.raises(ValueError, match=r"W must be a 2x2"):
+        loss.entries(np.ones((9, 9)))
+    with pytest.raises(ValueError, match="Xi"):
+        loss.hessian_vector_product(np.zeros((2, 2)), (np.ones((3, 1)), [[1.0]], np.ones((2, 1))))
+    with pytest.raises(ValueError, match="W"):
+        loss.value((np.ones((3, 1)), np.ones(1), np.ones((1, 2))))
+
+
+@pytest.mark.parametrize("shape", [(3,), (3, 4, 5), (), [3]])
+def test_matrix_loss_refuses_a_shape_that_is_not_a_pair(shape):
+    with pytest.raises(ValueError, match="shape must be a pair"):
+        MatrixLoss(lambda W: 0.0, lambda W: W, shape=shape)
+    with pytest.raises(TypeError, match="shape"):
+        MatrixLoss(lambda W: 0.0, lambda W: W, shape=3)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: riemlin.arora_iterations(1, 1e-3, 1e-300, 1e-300, 3), ValueError, "step"),
+        (lambda: riemlin.arora_iterations(1e300, 1e-300, 0.1, 0.5, 3), None, None),
+        (lambda: riemlin.arora_iterations(1, 1e-3, 10**400, 1.0, 3), ValueError, "step"),
+        (lambda: riemlin.arora_theorem1(1e300 * np.eye(2), 1e299, 3), None, None),
+        (lambda: riemlin.deficiency_margin(np.zeros((0, 0)), np.zeros((0, 0))), ValueError, "W"),
+        (
+            lambda: riemlin.critical_point_index(np.full((M, N), np.nan), _loss(), 2),
+            ValueError,
+            "W has non-finite",
+        ),
+        (
+            lambda: riemlin.riemannian_gradient_flow(
+                _matrix(), _loss(), 2, [0, 1], first_step=np.nan
+            ),
+            ValueError,
+            "first_step",
+        ),
+        (lambda: riemlin.check_gradient(None), TypeError, "problem"),
+        (
+            lambda: riemlin.check_gradient(_problem(), _p(), _manifold().zero_vector(_p())),
+            ValueError,
+            "direction",
+        ),
+        (lambda: riemlin.margin_probability(np.eye(2), 1e-300), ValueError, "scale"),
+    ],
+)
+def test_theory_and_checks_end_in_results_or_named_errors(call, error, match):
+    if error is None:
+        value = call()
+        assert all(
+            np.isfinite(np.asarray(v, dtype=float)) or v in (0.0, np.inf) for v in np.ravel(value)
+        )
+    else:
+        with pytest.raises(error, match=match):
+            call()
+
+
+def test_arora_bounds_in_logarithms_agree_with_the_direct_formula():
+    # the log-space evaluation only changes rounding where the direct one is finite
+    Phi = np.diag([3.0, 2.0, 0.5])
+    b = riemlin.arora_theorem1(Phi, 0.25, 4)
+    fro = np.linalg.norm(Phi)
+    np.testing.assert_allclose(b.delta, 0.25**2 / (256 * 64 * fro ** (6 / 4)), rtol=1e-13)
+    np.testing.assert_allclose(b.step, 0.25 ** (14 / 4) / (6144 * 64 * fro ** (20 / 4)), rtol=1e-13)
+    assert riemlin.arora_iterations(2.0, 1e-3, 1e-2, 0.5, 3) == math.ceil(
+        math.log(2e3) / (1e-2 * 0.5 ** (4 / 3))
+    )
+
+
+@pytest.mark.parametrize("rtol", [1e-12, 1e-9, 1e-6])
+@pytest.mark.parametrize("integrator", ["DOP853", "LSODA"])
+def test_depth_one_factored_flow_stops_early_when_rank_is_lost(rtol, integrator):
+    # Target of rank 1, k = 2, depth 1: s_2 -> 0 like e^{-t}. In the factored coordinates
+    # the velocities of U, V carry rounding errors eps s_1 / s_2 relative, and from
+    # s_2 / s_1 ~ eps / rtol on the step size shrinks like s_2: before the stop the runs
+    # took 4.7e5 evaluations to t = 28 and minutes for longer spans. Now they stop with
+    # -3 at s_2 / s_1 <= eps / (100 rtol); the budget below is 20x the evaluations measured.
+    g = _gen(0)
+    loss = RegressionLoss(np.eye(N), np.outer(g.standard_normal(M), g.standard_normal(N)))
+    counted, calls = _counting(loss)
+    res = riemlin.riemannian_gradient_flow(
+        _matrix(),
+        counted,
+        1,
+        np.linspace(0, 200, 5),
+        "manifold",
+        rtol=rtol,
+        atol=rtol * 1e-3,
+        k=K,
+        integrator=integrator,
+    )
+    assert res.status == -3 and "eps / (100 rtol)" in res.message
+    assert calls["gradient"] < 2 * 10**4
+    # the dense formulation follows the same flow through the drop without trouble
+    dense = riemlin.riemannian_gradient_flow(_matrix(), loss, 1, [0.0, 200.0], "dense", k=K)
+    assert dense.status in (0, -3) and dense.nfev < 5000
+
+
+@pytest.mark.parametrize("scale, t_end", [(1e150, 1e-3), (1.0, 1e150)])
+def test_flows_that_would_crawl_stop_with_a_status(scale, t_end):
+    # an extreme scale (steps ~ 1e-150) or span (1e150 time units at the stability
+    # limit): more than 1e7 steps ahead ends the run with -1 instead of running forever
+    counted, calls = _counting(_loss())
+    res = riemlin.riemannian_gradient_flow(scale * _matrix(), counted, 2, [0.0, t_end])
+    # one window of 1000 steps (12 evaluations each for DOP853) before the test
+    assert res.status == -1 and "steps" in res.message and calls["gradient"] < 2 * 10**4
+    calls.clear()
+    layers = [scale ** (1 / 3) * W for W in _layers()]
+    res = riemlin.factor_gradient_flow(layers, counted, [0.0, t_end])
+    assert res.status in (-1, -2) and calls["gradient"] < 2 * 10**4
