@@ -137,7 +137,18 @@ def factor_gradient_flow(
     FlowResult
         ``W`` holds the products at the output times, ``imbalance`` the relative
         imbalance, ``imbalance_drift`` the change of the imbalance matrices (zero for the
-        exact flow), ``factors`` the final layers.
+        exact flow), ``factors`` the final layers. Status ``-2`` for a non-finite
+        gradient or state or an exploding loss (also a start whose loss is not finite:
+        a one-point result), ``-1`` when the integrator fails or would need more than
+        ``1e7`` further steps (:mod:`riemlin._stepping`); a single output time gives the
+        start.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments: layers that are not a list of finite real 2-D arrays whose
+        shapes chain, a loss whose shape (or gradient at the start) does not fit their
+        product, bad ``t_eval``, ``method`` or tolerances.
 
     References
     ----------
@@ -242,7 +253,13 @@ def factor_gradient_descent(
     Returns
     -------
     FlowResult
-        ``t = step * iteration``.
+        ``t = step * iteration``. Status ``-2`` for a non-finite gradient, layers or loss
+        or an exploding loss, ``-3`` when the product loses rank.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments, as in :func:`factor_gradient_flow`.
 
     References
     ----------

@@ -85,7 +85,7 @@ def _check_like(factors: list[np.ndarray], H, name: str) -> list[np.ndarray]:
         h = check_array(h, f"{name}[{j}]")
         if h.shape != W.shape:
             raise ValueError(
-                f"{name}[{j}] must have the shape {W.shape} of factors[{j}]; got {h.shape}"
+                f"{name}[{j}] must have shape {W.shape} (that of factors[{j}]); got {h.shape}"
             )
         out.append(h)
     return out

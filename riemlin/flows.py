@@ -63,8 +63,12 @@ suffer from thread contention. DOP853 stays the default: it is explicit, of orde
 and needs no ``((m + n + k) k)^2`` Jacobian.
 
 Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
-(step size underflow), ``-2`` divergence (non-finite or exploding loss), ``-3`` loss of
-rank (``s_min / s_max`` below ``rank_tol`` or a retraction that leaves :math:`\mathcal M_k`).
+(step size underflow, or more than ``1e7`` steps still ahead at the recent mean step
+size), ``-2`` divergence (a non-finite state, velocity or loss, or an exploding loss),
+``-3`` loss of rank (``s_min / s_max`` below ``rank_tol``, a retraction that leaves
+:math:`\mathcal M_k`, or, at depth 1 with ``method="manifold"``, below
+``eps / (100 rtol)``, where rounding makes the factored coordinates crawl). Numerical
+breakdowns never raise; see :mod:`riemlin._stepping`.
 
 References
 ----------
@@ -409,7 +413,11 @@ def riemannian_gradient_flow(
         Passed to the DOP853 stepper (``first_step = max_step = h`` with large
         tolerances gives a fixed step ``h``, used to measure the order).
     rank_tol : float, default 1e-13
-        The run stops with status ``-3`` when ``s_min / s_max`` falls below it.
+        The run stops with status ``-3`` when ``s_min / s_max`` falls below it. At depth
+        1 with ``method="manifold"`` it also stops (``-3``) once ``s_min / s_max <= eps /
+        (100 rtol)``: the velocities of the factors divide by ``s_min`` and carry
+        rounding errors ``eps s_max / s_min`` relative, so from there the steps shrink
+        like ``s_min`` and the cost per unit time grows like ``1 / s_min``.
     max_loss_ratio : float, default 1e8
         The run stops with status ``-2`` when the loss is not finite or
         ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
@@ -434,8 +442,12 @@ def riemannian_gradient_flow(
     Raises
     ------
     ValueError, TypeError
-        For bad arguments (shapes, non-finite entries, ``t_eval`` not increasing, a
-        start of lower rank than ``k``, an unknown ``method``).
+        For bad arguments (shapes, dtypes other than real, non-finite entries, a point
+        whose frames are not orthonormal, ``t_eval`` not increasing, a start of lower
+        rank than ``k``, a loss whose shape or gradient does not fit the start, an
+        unknown ``method``, ``first_step``/``max_step`` that are not positive).
+        Numerical breakdowns (a non-finite gradient, a start whose loss overflows, loss
+        of rank, a run that would crawl) are not raised: they end in ``status``.
 
     References
     ----------
@@ -632,7 +644,13 @@ def riemannian_gradient_descent(
     -------
     FlowResult
         ``t = step * (0, 1, ..., n_steps)`` (truncated if the run stops early);
-        status ``-2`` on divergence, ``-3`` when the iterate loses rank.
+        status ``-2`` on divergence (a non-finite gradient step, iterate or loss, or a
+        start whose loss is not finite), ``-3`` when the iterate loses rank.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments, as in :func:`riemannian_gradient_flow`.
     """
     step = check_positive(step, "step")
     n_steps = check_int(n_steps, "n_steps", minimum=0)
