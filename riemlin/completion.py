@@ -23,7 +23,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-from riemlin._validation import as_generator, check_int
+from riemlin._validation import as_generator, check_array, check_int, check_point, check_real_dtype
+from riemlin.ambient import ambient_shape, is_triple
 from riemlin.losses import is_point
 from riemlin.manifold import FixedRankPoint
 
@@ -34,7 +35,10 @@ _CHUNK = 1 << 14
 
 
 def _index_array(x, name: str, bound: int, axis: str) -> np.ndarray:
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-D array of {axis} indices; got {exc}") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of {axis} indices; got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -144,10 +148,7 @@ class CompletionLoss:
         m, n = check_int(shape[0], "shape[0]"), check_int(shape[1], "shape[1]")
         rows = _index_array(rows, "rows", m, "row")
         cols = _index_array(cols, "cols", n, "column")
-        try:
-            values = np.asarray(values, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"values must be real numbers; got {type(values).__name__}") from exc
+        values = check_array(values, "values", finite=False, allow_empty=True)
         if values.ndim != 1:
             raise ValueError(f"values must be 1-D; got shape {values.shape}")
         if not rows.size == cols.size == values.size:
@@ -197,26 +198,42 @@ class CompletionLoss:
         return f"CompletionLoss(shape={self.shape}, nnz={self.nnz})"
 
     def _check_arg(self, W, name="W"):
+        """The argument as ``("point", (u, s, vt))``, ``("low_rank", (U, S, V))`` or
+        ``("dense", W)``, with its shape checked against ``(m, n)`` (``O(1)`` for arrays;
+        nested lists are converted)."""
+        m, n = self._m, self._n
         if is_point(W):
             u, s, vt = W
-            if (
-                getattr(u, "ndim", 0) != 2
-                or getattr(vt, "ndim", 0) != 2
-                or u.shape != (self._m, s.size)
-                or vt.shape != (s.size, self._n)
-            ):
+            for part, x in zip(("u", "s", "vt"), W):
+                if not isinstance(x, np.ndarray):
+                    raise TypeError(f"{name}.{part} must be an ndarray; got {type(x).__name__}")
+                check_real_dtype(x, f"{name}.{part}")
+            if u.ndim != 2 or vt.ndim != 2 or u.shape != (m, s.size) or vt.shape != (s.size, n):
                 raise ValueError(
-                    f"{name}: a point of a {self._m}x{self._n} problem is (u, s, vt) with "
-                    f"shapes (m, k), (k,), (k, n); got {getattr(u, 'shape', None)}, "
-                    f"{np.shape(s)}, {getattr(vt, 'shape', None)}"
+                    f"{name}: a point of a {m}x{n} problem is (u, s, vt) with "
+                    f"shapes (m, k), (k,), (k, n); got {u.shape}, {s.shape}, {vt.shape}"
                 )
-            return
-        shape = np.shape(W)
-        if shape != (self._m, self._n):
-            raise ValueError(
-                f"{name} must be a {self._m}x{self._n} matrix or a point (u, s, vt); got "
-                f"shape {shape}"
+            return "point", W
+        if is_triple(W):
+            shape = tuple(ambient_shape(W, name))
+            if shape != (m, n):
+                raise ValueError(
+                    f"{name} must be a {m}x{n} low-rank triple (U, S, V); got a "
+                    f"{shape[0]}x{shape[1]} one"
+                )
+            U, S, V = (np.asarray(x, dtype=float) for x in W)
+            return "low_rank", (U, S, V)
+        if sp.issparse(W):
+            raise TypeError(
+                f"{name} must be a dense array, a point or a low-rank triple; got sparse"
             )
+        W = check_array(W, name, finite=False, allow_empty=True)
+        if W.shape != (m, n):
+            raise ValueError(
+                f"{name} must be a {m}x{n} matrix, a point (u, s, vt) or a low-rank triple "
+                f"(U, S, V); got shape {W.shape}"
+            )
+        return "dense", W
 
     def _same_point(self, W) -> bool:
         key = self._key
@@ -229,19 +246,29 @@ class CompletionLoss:
 
         For a point ``(u, s, vt)`` or a low-rank triple ``(U, S, V)`` (``W = U S V^T``,
         ``S`` 1-D or 2-D) this costs :math:`O(|\Omega| k)` and forms no ``m x n`` array.
+        A dense ``W`` (an array or a nested list) must be ``m x n``.
+
+        Raises
+        ------
+        TypeError
+            For non-real data, or a sparse ``W``.
+        ValueError
+            If ``W`` does not have the shape ``(m, n)`` of the loss.
         """
-        if is_point(W):
+        return self._entries(*self._check_arg(W))
+
+    def _entries(self, kind: str, W) -> np.ndarray:
+        if kind == "point":
             u, s, vt = W
             return _rowdot(
                 np.ascontiguousarray((u * s).T), np.ascontiguousarray(vt), self.rows, self.cols
             )
-        if isinstance(W, (tuple, list)) and len(W) == 3:
-            U, S, V = (np.asarray(x, dtype=float) for x in W)
+        if kind == "low_rank":
+            U, S, V = W
             US = U @ S if S.ndim == 2 else U * S
             return _rowdot(
                 np.ascontiguousarray(US.T), np.ascontiguousarray(V.T), self.rows, self.cols
             )
-        W = np.asarray(W, dtype=float)
         return W[self.rows, self.cols]
 
     def residual(self, W) -> np.ndarray:
@@ -250,9 +277,9 @@ class CompletionLoss:
         At points the result is cached: a second call at a point with the same entries
         (solvers evaluate the cost and the gradient at one point) costs ``O((m+n)k)``.
         """
-        self._check_arg(W)
         if not is_point(W):
             return self.entries(W) - self.values
+        self._check_arg(W)
         if not self._same_point(W):
             self._residual_cache = self.entries(W) - self.values
             self._gradient_cache = None
@@ -297,7 +324,7 @@ class CompletionLoss:
         ``point_arguments=True``); ``W`` is unused (the loss is quadratic).
         """
         self._check_arg(W)
-        return self._sparse(self.entries(Xi))
+        return self._sparse(self._entries(*self._check_arg(Xi, "Xi")))
 
     # ------------------------------------------------------------------ pymanopt
     def problem(self, manifold):
@@ -592,11 +619,15 @@ def relative_error(point, truth) -> float:
     Returns
     -------
     float
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a valid point (see
+        :func:`riemlin._validation.check_point`) or the shapes differ.
     """
-    for p, name in ((point, "point"), (truth, "truth")):
-        if not is_point(p):
-            raise TypeError(f"{name} must be a point (u, s, vt); got {type(p).__name__}")
-    (u1, s1, vt1), (u2, s2, vt2) = point, truth
+    u1, s1, vt1 = check_point(point, "point")
+    u2, s2, vt2 = check_point(truth, "truth")
     if u1.shape[0] != u2.shape[0] or vt1.shape[1] != vt2.shape[1]:
         raise ValueError(
             f"point is {u1.shape[0]}x{vt1.shape[1]} and truth {u2.shape[0]}x{vt2.shape[1]}"

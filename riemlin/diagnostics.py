@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riemlin._validation import as_generator
+from riemlin.manifold import FixedRankTangentVector
 
 __all__ = [
     "DerivativeCheck",
@@ -142,7 +143,13 @@ def _remainders(problem, x, d, model):
     manifold = problem.manifold
     steps = np.logspace(-8, 0, 41)
     f0 = problem.cost(x)
-    rem = np.array([abs(problem.cost(manifold.retraction(x, t * d)) - model(t)) for t in steps])
+    try:
+        rem = np.array([abs(problem.cost(manifold.retraction(x, t * d)) - model(t)) for t in steps])
+    except ValueError as exc:  # e.g. a step t * d that leaves the manifold
+        raise ValueError(
+            f"point and direction: the retraction along direction fails for steps up to 1 "
+            f"({exc}); scale direction down"
+        ) from None
     floor = 1e3 * np.finfo(float).eps * max(abs(f0), 1e-300)
     return steps, rem, floor
 
@@ -179,12 +186,29 @@ def _judge(kind, steps, rem, floor, expected, extra_ok=True, extra_msg=""):
 
 def _start(problem, point, direction, rng):
     """The manifold, the generator, and the point and direction of a derivative check."""
+    import pymanopt
+
+    if not isinstance(problem, pymanopt.Problem):
+        raise TypeError(f"problem must be a pymanopt.Problem; got {type(problem).__name__}")
     manifold = problem.manifold
     gen = as_generator(rng)
     if direction is not None and point is None:
         raise ValueError("direction is tangent at a point: give point as well")
     x = _random_point(manifold, gen) if point is None else point
     d = _random_tangent(manifold, x, gen) if direction is None else direction
+    if direction is not None:
+        if isinstance(d, (tuple, list)) and not hasattr(d, "_fields") and _fixed_rank(manifold):
+            d = FixedRankTangentVector(*d) if len(d) == 3 else d  # a plain (Up, M, Vp)
+        try:
+            norm = manifold.norm(x, d)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"point or direction: {exc}") from None
+        if not (np.isfinite(norm) and norm > 0):
+            raise ValueError(
+                f"direction must be a nonzero finite tangent vector at point; its norm there "
+                f"is {norm}: along a zero direction every Taylor remainder is zero and the "
+                "check proves nothing"
+            )
     return manifold, gen, x, d
 
 
@@ -207,6 +231,13 @@ def check_gradient(problem, point=None, direction=None, rng=None) -> DerivativeC
     Returns
     -------
     DerivativeCheck
+
+    Raises
+    ------
+    TypeError
+        If ``problem`` is not a ``pymanopt.Problem``.
+    ValueError
+        If ``direction`` is given without ``point``, or is zero or not finite.
     """
     manifold, gen, x, d = _start(problem, point, direction, rng)
     grad = problem.riemannian_gradient(x)
@@ -250,6 +281,11 @@ def check_hessian(
     Returns
     -------
     DerivativeCheck
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`check_gradient`.
     """
     manifold, gen, x, d = _start(problem, point, direction, rng)
     if second_order_retraction is None:
@@ -386,6 +422,14 @@ def _test_problem(manifold, x, gen):
     return pymanopt.Problem(manifold, cost, euclidean_gradient=egrad)
 
 
+def _fixed_rank(manifold) -> bool:
+    from pymanopt.manifolds import FixedRankEmbedded
+
+    from riemlin.manifold import FixedRankDeepLinear
+
+    return isinstance(manifold, (FixedRankDeepLinear, FixedRankEmbedded))
+
+
 def _claims_second_order(manifold) -> bool:
     """Retractions known to be second order for the manifold's own metric."""
     from pymanopt.manifolds import FixedRankEmbedded, Sphere
@@ -401,9 +445,10 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
     """Run the contract of a pymanopt manifold (possibly with a non-Euclidean metric).
 
     Checks: projection idempotent; retraction first order (``R_x(t xi) - x - t xi =
-    O(t^2)`` in the embedding); inner product symmetric and positive definite (on a few
-    random vectors); ``metric_operator`` and its inverse consistent with each other and
-    with the Frobenius product (where defined); transport lands in the tangent space;
+    O(t^2)`` in the embedding); inner product symmetric and positive definite (on
+    ``min(5, dim)`` random vectors, so manifolds of dimension 1 and 2 are covered);
+    ``metric_operator`` and its inverse consistent with each other and with the Frobenius
+    product (where defined); transport lands in the tangent space;
     ``random_tangent_vector`` has unit norm; ``zero_vector`` is zero; and the gradient
     identity ``g(grad f, xi) = Df[xi]`` through :func:`check_gradient` for a smooth test
     cost. Where the retraction is claimed to be second order for the manifold's metric,
@@ -491,8 +536,9 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
         value = 3.0 if exact2 else slope2
         add(ManifoldCheck("retraction second order (slope >= 3)", value, _SLOPE_TOL, ok2, note))
 
-    # inner product symmetric positive definite
-    vecs = [_random_tangent(manifold, x, gen) for _ in range(5)]
+    # inner product symmetric positive definite: on at most dim vectors (more are
+    # linearly dependent, and their Gram matrix is singular whatever the metric)
+    vecs = [_random_tangent(manifold, x, gen) for _ in range(max(1, min(5, int(manifold.dim))))]
     gram = np.array([[manifold.inner_product(x, a, b) for b in vecs] for a in vecs])
     asym = np.abs(gram - gram.T).max() / np.abs(gram).max()
     add(ManifoldCheck("inner product symmetric", asym, 1e-12, asym < 1e-12))

@@ -20,20 +20,21 @@ and the final ``factors`` filled in.
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from scipy import integrate
 
-from riemlin._validation import check_int, numerical_rank
-from riemlin.factors import _adjoint, _check_factors, _product, imbalance, imbalance_norm
-from riemlin.flows import (
-    DIVERGED,
-    FAILED,
-    RANK_LOST,
-    SUCCESS,
-    FlowResult,
-    _check_loss,
-    _check_positive,
-    _check_times,
+from riemlin._stepping import DIVERGED, RANK_LOST, SUCCESS, Breakdown, guarded, march
+from riemlin._validation import (
+    check_factors,
+    check_gradient_shape,
+    check_int,
+    check_loss,
+    check_loss_shape,
+    check_positive,
+    check_times,
+    numerical_rank,
 )
+from riemlin.factors import _adjoint, _product, imbalance, imbalance_norm
+from riemlin.flows import FlowResult
 
 __all__ = ["factor_gradient_flow", "factor_gradient_descent"]
 
@@ -65,19 +66,40 @@ class _Layers:
 
 
 def _result(times, losses, snapshots, layers, status, message, nfev):
-    Ws = np.array([_product(F) for F in snapshots])
-    return FlowResult(
-        t=np.asarray(times, dtype=float),
-        loss=np.asarray(losses, dtype=float),
-        W=Ws,
-        status=status,
-        message=message,
-        nfev=nfev,
-        imbalance=np.array([imbalance_norm(F) for F in snapshots]),
-        imbalance_drift=np.array([layers.drift(F) for F in snapshots]),
-        factors=[W.copy() for W in snapshots[-1]],
-        singular_values=np.array([np.linalg.svd(W, compute_uv=False) for W in Ws]),
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        Ws = np.array([_product(F) for F in snapshots])
+        finite = [bool(np.all(np.isfinite(W))) for W in Ws]
+        nan = np.full(min(Ws.shape[1:]), np.nan)  # a start that overflows has no SVD
+        return FlowResult(
+            t=np.asarray(times, dtype=float),
+            loss=np.asarray(losses, dtype=float),
+            W=Ws,
+            status=status,
+            message=message,
+            nfev=nfev,
+            imbalance=np.array(
+                [imbalance_norm(F) if ok else np.nan for F, ok in zip(snapshots, finite)]
+            ),
+            imbalance_drift=np.array(
+                [layers.drift(F) if ok else np.nan for F, ok in zip(snapshots, finite)]
+            ),
+            factors=[W.copy() for W in snapshots[-1]],
+            singular_values=np.array(
+                [np.linalg.svd(W, compute_uv=False) if ok else nan for W, ok in zip(Ws, finite)]
+            ),
+        )
+
+
+def _start(factors, loss):
+    """Validate the layers and the loss; return the layers and the start's product."""
+    F = check_factors(factors)
+    check_loss(loss)
+    with np.errstate(over="ignore", invalid="ignore"):
+        W = _product(F)
+    check_loss_shape(loss, W.shape, "the product of factors")
+    if getattr(loss, "shape", None) is None and np.all(np.isfinite(W)):
+        check_gradient_shape(loss.gradient(W), W.shape)
+    return F, W
 
 
 def _layer_gradients(factors, loss):
@@ -118,7 +140,18 @@ def factor_gradient_flow(
     FlowResult
         ``W`` holds the products at the output times, ``imbalance`` the relative
         imbalance, ``imbalance_drift`` the change of the imbalance matrices (zero for the
-        exact flow), ``factors`` the final layers.
+        exact flow), ``factors`` the final layers. Status ``-2`` for a non-finite
+        gradient or state or an exploding loss (also a start whose loss is not finite:
+        a one-point result), ``-1`` when the integrator fails or would need more than
+        ``1e7`` further steps (:mod:`riemlin._stepping`); a single output time gives the
+        start.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments: layers that are not a list of finite real 2-D arrays whose
+        shapes chain, a loss whose shape (or gradient at the start) does not fit their
+        product, bad ``t_eval``, ``method`` or tolerances.
 
     References
     ----------
@@ -136,18 +169,24 @@ def factor_gradient_flow(
     >>> res.status, round(float(res.loss[-1]), 8)
     (0, 0.0)
     """
-    F0 = _check_factors(factors)
-    _check_loss(loss)
-    t = _check_times(t_eval)
+    t = check_times(t_eval)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
-    rtol = _check_positive(rtol, "rtol")
-    atol = _check_positive(atol, "atol")
-    max_loss_ratio = _check_positive(max_loss_ratio, "max_loss_ratio")
-    layers = _Layers(F0)
-    loss0 = loss.value(_product(F0))
-    limit = max_loss_ratio * max(abs(loss0), 1.0)
+    rtol = check_positive(rtol, "rtol")
+    atol = check_positive(atol, "atol")
+    max_loss_ratio = check_positive(max_loss_ratio, "max_loss_ratio")
+    F0, W0 = _start(factors, loss)
+    with np.errstate(over="ignore", invalid="ignore"):
+        layers = _Layers(F0)
+    snapshots = [F0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss0 = loss.value(W0)
+    losses = [loss0]
     nfev = 0
+    if not np.isfinite(loss0):
+        message = f"divergence at t={t[0]:.6g}: the loss at the start is {loss0}"
+        return _result(t[:1], losses, snapshots, layers, DIVERGED, message, nfev)
+    limit = max_loss_ratio * max(abs(loss0), 1.0)
 
     def rhs(_t, y):
         nonlocal nfev
@@ -155,36 +194,29 @@ def factor_gradient_flow(
         grads = _layer_gradients(layers.unpack(y), loss)
         return -layers.pack(grads)
 
-    def diverged(_t, y):
-        value = loss.value(_product(layers.unpack(y)))
-        return limit - abs(value) if np.isfinite(value) else -1.0
+    def value_at(tt, factors_):
+        value = loss.value(_product(factors_))
+        if not abs(value) <= limit:
+            raise Breakdown(
+                DIVERGED, f"divergence at t={tt:.6g}: loss {value:.3g} above {limit:.3g}"
+            )
+        return value
 
-    diverged.terminal = True
+    def record(tt, y):
+        F = layers.unpack(y.copy())
+        losses.append(value_at(tt, F))
+        snapshots.append(F)
+
+    def make_solver():
+        solver = getattr(integrate, method)
+        return solver(guarded(rhs), t[0], layers.pack(F0), t[-1], rtol=rtol, atol=atol)
+
     status, message = SUCCESS, "The flow reached the end of t_eval."
-    with np.errstate(over="ignore", invalid="ignore"):
-        sol = solve_ivp(
-            rhs,
-            (t[0], t[-1]),
-            layers.pack(F0),
-            method=method,
-            t_eval=t,
-            rtol=rtol,
-            atol=atol,
-            events=diverged,
+    if t.size > 1:
+        status, message = march(
+            make_solver, t, record, lambda tt, y: value_at(tt, layers.unpack(y))
         )
-    snapshots = [layers.unpack(y) for y in sol.y.T] or [F0]
-    finite = [all(np.all(np.isfinite(W)) for W in F) for F in snapshots]
-    if not all(finite):
-        snapshots = snapshots[: finite.index(False)] or [F0]
-        status, message = DIVERGED, "divergence: the layers became non-finite"
-    elif sol.status == 1:
-        status = DIVERGED
-        message = f"divergence at t={sol.t_events[0][0]:.6g}: loss above {limit:.3g}"
-    elif sol.status != 0:
-        status, message = FAILED, f"integrator failed: {sol.message}"
-    times = t[: len(snapshots)]
-    losses = [loss.value(_product(F)) for F in snapshots]
-    return _result(times, losses, snapshots, layers, status, message, nfev)
+    return _result(t[: len(snapshots)], losses, snapshots, layers, status, message, nfev)
 
 
 def factor_gradient_descent(
@@ -225,28 +257,35 @@ def factor_gradient_descent(
     Returns
     -------
     FlowResult
-        ``t = step * iteration``.
+        ``t = step * iteration``. Status ``-2`` for a non-finite gradient, layers or loss
+        or an exploding loss, ``-3`` when the product loses rank.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments, as in :func:`factor_gradient_flow`.
 
     References
     ----------
     Nguegnang, Rauhut, Terstiege, arXiv:2108.02040 (convergence of descent on the
     layers); Arora et al., arXiv:1810.02281 (linear rate from balanced starts).
     """
-    F = _check_factors(factors)
-    _check_loss(loss)
-    step = _check_positive(step, "step")
+    step = check_positive(step, "step")
     n_steps = check_int(n_steps, "n_steps", minimum=0)
     record_every = check_int(record_every, "record_every")
-    rank_tol = _check_positive(rank_tol, "rank_tol")
-    max_loss_ratio = _check_positive(max_loss_ratio, "max_loss_ratio")
-    layers = _Layers(F)
-    W = _product(F)
-    sv = np.linalg.svd(W, compute_uv=False)
-    k = numerical_rank(sv, W.shape)
-    loss0 = loss.value(W)
-    limit = max_loss_ratio * max(abs(loss0), 1.0)
+    rank_tol = check_positive(rank_tol, "rank_tol")
+    max_loss_ratio = check_positive(max_loss_ratio, "max_loss_ratio")
+    F, W = _start(factors, loss)
+    with np.errstate(over="ignore", invalid="ignore"):
+        layers = _Layers(F)
+        loss0 = loss.value(W)
     times, losses, snapshots = [0.0], [loss0], [[W_.copy() for W_ in F]]
     status, message, nfev = SUCCESS, f"{n_steps} steps done.", 0
+    if not np.isfinite(loss0):
+        status, message = DIVERGED, f"divergence at step 0: the loss at the start is {loss0}"
+        return _result(times, losses, snapshots, layers, status, message, nfev)
+    k = numerical_rank(np.linalg.svd(W, compute_uv=False), W.shape)
+    limit = max_loss_ratio * max(abs(loss0), 1.0)
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(1, n_steps + 1):
             grads = _layer_gradients(F, loss)
@@ -254,6 +293,10 @@ def factor_gradient_descent(
             F = [W_ - step * G_ for W_, G_ in zip(F, grads)]
             W = _product(F)
             value = loss.value(W)
+            if not all(np.all(np.isfinite(W_)) for W_ in F) or not np.all(np.isfinite(W)):
+                status = DIVERGED
+                message = f"divergence at step {i}: non-finite layers (non-finite gradient?)"
+                break
             if not (np.isfinite(value) and abs(value) <= limit):
                 status = DIVERGED
                 message = f"divergence at step {i}: loss {value:.3g} (step too large?)"

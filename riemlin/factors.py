@@ -38,13 +38,22 @@ import numpy as np
 import scipy.sparse as sp
 
 from riemlin import metric as _metric
-from riemlin._validation import as_generator, check_array, check_int
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_factors,
+    check_int,
+    check_nonnegative,
+    check_point,
+    check_positive,
+)
 from riemlin.ambient import (
     ambient_matmul,
     ambient_rmatmul,
     ambient_shape,
     ambient_to_dense,
     is_low_rank,
+    is_triple,
 )
 from riemlin.manifold import FixedRankPoint, _haar_stiefel
 
@@ -66,40 +75,29 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- validation
-def _check_factors(factors, name: str = "factors") -> list[np.ndarray]:
-    if isinstance(factors, np.ndarray) or not isinstance(factors, Sequence):
-        raise TypeError(
-            f"{name} must be a list [W_1, ..., W_N] of 2-D arrays; got {type(factors).__name__}"
-        )
-    if len(factors) == 0:
-        raise ValueError(f"{name} is empty; a network needs at least one layer W_1")
-    out = [check_array(W, f"{name}[{j}] (W_{j + 1})", ndim=2) for j, W in enumerate(factors)]
-    for j in range(1, len(out)):
-        if out[j].shape[1] != out[j - 1].shape[0]:
-            raise ValueError(
-                f"{name}: shapes do not chain at index {j}: W_{j + 1} = {name}[{j}] has "
-                f"shape {out[j].shape}, so it needs {out[j].shape[1]} rows in "
-                f"W_{j} = {name}[{j - 1}], which has shape {out[j - 1].shape} "
-                f"(W_j must be d_j x d_(j-1))"
-            )
-    return out
-
-
 def _check_like(factors: list[np.ndarray], H, name: str) -> list[np.ndarray]:
     if isinstance(H, np.ndarray) or not isinstance(H, Sequence):
         raise TypeError(f"{name} must be a list of arrays like factors; got {type(H).__name__}")
     if len(H) != len(factors):
         raise ValueError(f"{name} must have {len(factors)} entries (one per layer); got {len(H)}")
-    return [
-        check_array(h, f"{name}[{j}]", shape=W.shape) for j, (h, W) in enumerate(zip(H, factors))
-    ]
+    out = []
+    for j, (h, W) in enumerate(zip(H, factors)):
+        h = check_array(h, f"{name}[{j}]")
+        if h.shape != W.shape:
+            raise ValueError(
+                f"{name}[{j}] must have shape {W.shape} (that of factors[{j}]); got {h.shape}"
+            )
+        out.append(h)
+    return out
 
 
 def _check_ambient(factors, Z, name: str):
     m, n = factors[-1].shape[0], factors[0].shape[1]
     shape = tuple(ambient_shape(Z, name))
     if shape != (m, n):
-        raise ValueError(f"{name} must be an ambient {m}x{n} matrix (d_N x d_0); got {shape}")
+        raise ValueError(
+            f"{name} must be an ambient {m}x{n} matrix (d_N x d_0 of factors); got {shape}"
+        )
     if not (is_low_rank(Z) or sp.issparse(Z)):
         Z = np.asarray(Z, dtype=float)
     return Z
@@ -171,7 +169,7 @@ def widths(factors) -> tuple[int, ...]:
         If ``factors`` is not a non-empty list of finite 2-D arrays whose shapes chain
         (``W_{j+1}`` has as many columns as ``W_j`` has rows).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return (F[0].shape[1],) + tuple(W.shape[0] for W in F)
 
 
@@ -193,7 +191,7 @@ def product(factors) -> np.ndarray:
     >>> product([np.ones((3, 2)), np.ones((1, 3))])
     array([[3., 3.]])
     """
-    return _product(_check_factors(factors))
+    return _product(check_factors(factors))
 
 
 def product_differential(factors, H) -> np.ndarray:
@@ -216,7 +214,7 @@ def product_differential(factors, H) -> np.ndarray:
     ----------
     Bah et al., arXiv:1910.05505 (the product map).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return _differential(F, _check_like(F, H, "H"))
 
 
@@ -245,7 +243,7 @@ def product_adjoint(factors, Z) -> list[np.ndarray]:
     ----------
     Bah et al., arXiv:1910.05505 (the adjoint of the differential of the product map).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return _adjoint(F, _check_ambient(F, Z, "Z"))
 
 
@@ -273,7 +271,7 @@ def factor_gradient(factors, G) -> list[np.ndarray]:
     ----------
     Bah et al., arXiv:1910.05505 (the gradient of the overparameterized loss).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return _adjoint(F, _check_ambient(F, G, "G"))
 
 
@@ -289,7 +287,7 @@ def imbalance(factors) -> list[np.ndarray]:
     list of ndarray
         ``D_1, ..., D_{N-1}``, ``D_j`` of shape ``(d_j, d_j)`` (empty for ``N = 1``).
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     return [F[j + 1].T @ F[j + 1] - F[j] @ F[j].T for j in range(len(F) - 1)]
 
 
@@ -300,7 +298,7 @@ def imbalance_norm(factors) -> float:
     invariant under ``W_j -> c W_j`` for all ``j`` and of order one for generic
     unbalanced factors. It is ``0.0`` for ``N = 1`` and for all-zero factors.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     if len(F) == 1:
         return 0.0
     scale = max(np.linalg.norm(W, 2) ** 2 if W.size else 0.0 for W in F)
@@ -312,9 +310,7 @@ def imbalance_norm(factors) -> float:
 
 def is_balanced(factors, rtol: float = 1e-10) -> bool:
     """Whether :func:`imbalance_norm` is at most ``rtol``."""
-    rtol = float(rtol)
-    if not rtol >= 0:
-        raise ValueError(f"rtol must be a non-negative number; got {rtol}")
+    rtol = check_nonnegative(rtol, "rtol")
     return imbalance_norm(factors) <= rtol
 
 
@@ -327,19 +323,8 @@ def _check_widths(widths_, name="widths") -> tuple[int, ...]:
 
 
 def _svd_of(W, name: str):
-    if isinstance(W, (tuple, list)) and len(W) == 3:
-        u = check_array(W[0], f"{name}.u", ndim=2)
-        s = check_array(W[1], f"{name}.s", ndim=1)
-        vt = check_array(W[2], f"{name}.vt", ndim=2)
-        k = s.size
-        if u.shape[1] != k or vt.shape[0] != k:
-            raise ValueError(
-                f"{name}: a point (u, s, vt) needs u (m, k), s (k,), vt (k, n); got "
-                f"{u.shape}, {s.shape}, {vt.shape}"
-            )
-        if not np.all(s > 0):
-            raise ValueError(f"{name}.s must be positive singular values; got {s}")
-        return u, s, vt
+    if is_triple(W):
+        return check_point(W, name)
     if sp.issparse(W):
         W = W.toarray()
     W = check_array(W, name, ndim=2)
@@ -439,9 +424,7 @@ def balanced_initialization(
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1.
     """
     ws = _check_widths(widths)
-    scale = float(scale)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite positive number; got {scale}")
+    scale = check_positive(scale, "scale")
     if frames not in ("random", "canonical"):
         raise ValueError(f"frames must be 'random' or 'canonical'; got {frames!r}")
     gen = as_generator(rng)
@@ -467,9 +450,12 @@ def to_point(factors, k: int) -> FixedRankPoint:
         If the numerical rank of the product (singular values above
         ``max(m, n) * eps * s_1``) is not ``k``.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     k = check_int(k, "k")
-    W = _product(F)
+    with np.errstate(over="ignore", invalid="ignore"):
+        W = _product(F)
+    if not np.all(np.isfinite(W)):
+        raise ValueError("factors: their product overflows (entries beyond 1.8e308)")
     u, s, vt = np.linalg.svd(W, full_matrices=False)
     tol = max(W.shape) * np.finfo(float).eps * (s[0] if s.size else 0.0)
     rank = int(np.sum(s > tol))
@@ -482,7 +468,14 @@ def to_point(factors, k: int) -> FixedRankPoint:
 
 
 def _point_for(F, point):
-    u, s, vt = _svd_of(point, "point")
+    if not is_triple(point):
+        raise TypeError(
+            "point must be the point (u, s, vt) of product(factors) whose SVD the "
+            "coordinates of xi refer to (get it from to_point(factors, k)); got "
+            f"{type(point).__name__}: a matrix does not fix the signs and order of the "
+            "singular vectors that (Up, M, Vp) are written in"
+        )
+    u, s, vt = check_point(point, "point")
     W = _product(F)
     if W.shape != (u.shape[0], vt.shape[1]):
         raise ValueError(f"point is {u.shape[0]}x{vt.shape[1]}; product(factors) is {W.shape}")
@@ -527,7 +520,7 @@ def horizontal_lift(factors, point, xi) -> list[np.ndarray]:
     Bah et al., arXiv:1910.05505 (the Riemannian submersion); the user guide, section
     "The submersion picture".
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     u, s, vt = _point_for(F, point)
     m, k, n = u.shape[0], s.size, vt.shape[1]
     if not isinstance(xi, (tuple, list)) or len(xi) != 3:
@@ -569,7 +562,7 @@ def horizontal_projection(factors, H) -> list[np.ndarray]:
     list of ndarray
         The horizontal part of ``H``; ``H`` minus it lies in :math:`\ker D\pi`.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     Hs = _check_like(F, H, "H")
     N = len(F)
     m, n = F[-1].shape[0], F[0].shape[1]
@@ -579,10 +572,21 @@ def horizontal_projection(factors, H) -> list[np.ndarray]:
             f"horizontal_projection builds a dense {m * n} x {nparams} Jacobian; too large "
             f"({m * n * nparams:.3g} entries > 5e7)"
         )
-    P = [np.eye(n)] + (_prefixes(F) if N > 1 else [])
-    S = (_suffixes(F)[1:] if N > 1 else []) + [np.eye(m)]
-    # vec(S_j H_j P_{j-1}) = (P_{j-1}^T kron S_j) vec(H_j), column-major vec.
-    J = np.hstack([np.kron(P[j].T, S[j]) for j in range(N)])
+    # The projection J^T (J J^T)^+ J is unchanged when every layer is scaled by one
+    # number c (each block of J scales by c^(N-1)): scale the largest entry to one, so
+    # that layers near 1e300 do not overflow the products.
+    top = max(float(np.max(np.abs(W))) for W in F)
+    G = [W / top for W in F] if top > 0 else F
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = [np.eye(n)] + (_prefixes(G) if N > 1 else [])
+        S = (_suffixes(G)[1:] if N > 1 else []) + [np.eye(m)]
+        # vec(S_j H_j P_{j-1}) = (P_{j-1}^T kron S_j) vec(H_j), column-major vec.
+        J = np.hstack([np.kron(P[j].T, S[j]) for j in range(N)])
+    if not np.all(np.isfinite(J)):
+        raise ValueError(
+            "factors: the layers' scales differ too much for the Jacobian of the product map "
+            "to be represented (its entries overflow even with the layers scaled together)"
+        )
     h = np.concatenate([x.ravel(order="F") for x in Hs])
     z = np.linalg.lstsq(J.T, h, rcond=max(J.shape) * np.finfo(float).eps)[0]
     proj = J.T @ z

@@ -41,7 +41,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from riemlin._validation import check_array, check_int
-from riemlin.ambient import ambient_matmul, ambient_rmatmul, ambient_shape
+from riemlin.ambient import ambient_matmul, ambient_rmatmul, ambient_shape, is_triple
 
 __all__ = [
     "Loss",
@@ -96,8 +96,17 @@ def gradient_products(loss, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray
 
 
 def is_point(W) -> bool:
-    """Whether ``W`` is a point ``(u, s, vt)`` (a triple whose middle entry is 1-D)."""
-    return isinstance(W, (tuple, list)) and len(W) == 3 and np.ndim(W[1]) == 1
+    """Whether ``W`` is a point ``(u, s, vt)`` (a triple whose middle entry is 1-D).
+
+    A list of three 1-D rows is a nested-list ``3 x n`` matrix, not a point
+    (:func:`riemlin.ambient.is_triple`).
+    """
+    if not is_triple(W):
+        return False
+    try:
+        return np.ndim(W[1]) == 1
+    except ValueError:  # a ragged middle entry: meant as s, refused by the point checks
+        return True
 
 
 def point_matrix(W) -> np.ndarray:
@@ -315,6 +324,13 @@ class MatrixLoss:
     shape : (int, int), optional
         ``(m, n)``, checked against the starting point of a flow when given.
 
+    Raises
+    ------
+    TypeError
+        If ``value`` or ``gradient`` is not callable, or ``shape`` is not a pair.
+    ValueError
+        If ``shape`` does not have two entries ``>= 1``.
+
     Examples
     --------
     >>> import numpy as np
@@ -337,6 +353,12 @@ class MatrixLoss:
         if not callable(gradient):
             raise TypeError(f"gradient must be callable; got {type(gradient).__name__}")
         if shape is not None:
+            if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list)):
+                raise TypeError(
+                    f"shape must be a pair (m, n) of ints or None; got {type(shape).__name__}"
+                )
+            if len(shape) != 2:
+                raise ValueError(f"shape must be a pair (m, n) of ints; got {tuple(shape)}")
             shape = (check_int(shape[0], "shape[0]"), check_int(shape[1], "shape[1]"))
         self._value, self._gradient = value, gradient
         self._accepts_points = bool(accepts_points)
@@ -415,7 +437,7 @@ def low_rank_target_loss(T) -> MatrixLoss:
     MatrixLoss
         With ``accepts_points=True``; the gradient is a low-rank triple at points.
     """
-    if isinstance(T, (tuple, list)):
+    if is_triple(T):
         m, n = ambient_shape(T, "T")
         U, S, V = (np.asarray(x, dtype=float) for x in T)
         S = np.diag(S) if S.ndim == 1 else S

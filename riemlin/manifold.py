@@ -17,7 +17,13 @@ from pymanopt.manifolds.manifold import Manifold
 from riemlin import hessian as _hessian
 from riemlin import metric as _metric
 from riemlin import parametrization as _param
-from riemlin._validation import as_generator, check_array, check_int, check_shape
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_int,
+    check_point,
+    check_shape,
+)
 from riemlin.ambient import (
     ambient_matmul,
     ambient_rmatmul,
@@ -72,9 +78,13 @@ class FixedRankDeepLinear(Manifold):
         :meth:`random_tangent_vector` when they are called without one (pymanopt's
         solvers do), so that seeded runs are reproducible.
     check_finite : bool, default True
-        Whether points and tangent vectors passed to the hot-path methods are scanned
-        for ``nan``/``inf`` (as in ``scipy.linalg``). The scan is ``O((m+n)k)``; turn
-        it off only for speed in trusted loops. Shapes are always checked.
+        Whether tangent vectors passed to the hot-path methods (or the results they
+        produce) are scanned for ``nan``/``inf`` (as in ``scipy.linalg``). The scan is
+        ``O((m+n)k)``; turn it off only for speed in trusted loops. Shapes and real
+        dtypes are always checked, and every point once (not once per call): finite
+        entries, ``s > 0`` and orthonormal ``u``, ``vt`` (``max |u^T u - I| <= 100
+        sqrt(m) eps``, the same for ``vt`` with ``n``; see
+        :func:`riemlin._validation.orthonormality_tolerance`).
     retraction : {"svd", "second_order"}, default "svd"
         ``"svd"``: the metric projection (rank-``k`` truncated SVD of ``W + xi``),
         second order for the embedded metric, first order for ``g`` when ``depth > 1``.
@@ -209,27 +219,26 @@ class FixedRankDeepLinear(Manifold):
 
     # ------------------------------------------------------------------ validation
     def _check_point(self, point, name: str = "point"):
-        # Points are immutable values (as in pymanopt): a point object that passed the
-        # checks once is not scanned again, so solver loops pay the checks once.
-        if point is self._valid_point:
+        # Points are immutable values (as in pymanopt): a point whose three arrays passed
+        # the checks once is not checked again, so solver loops pay the checks (the
+        # orthonormality test costs O((m+n)k^2)) once per point, not once per call.
+        last = self._valid_point
+        if last is not None and (
+            point is last
+            or (
+                isinstance(point, (tuple, list))
+                and len(point) == 3
+                and all(a is b for a, b in zip(point, last))
+            )
+        ):
             return
-        if not isinstance(point, (tuple, list)) or len(point) != 3:
-            raise TypeError(
-                f"{name} must be a triple (u, s, vt) as returned by random_point or "
-                f"point_from_matrix; got {type(point).__name__}"
-            )
-        u, s, vt = point
-        check_shape(u, f"{name}.u", (self._m, self._k))
-        check_shape(s, f"{name}.s", (self._k,))
-        check_shape(vt, f"{name}.vt", (self._k, self._n))
-        if not np.all(s > 0):
-            raise ValueError(
-                f"{name}.s must hold the {self._k} positive singular values of a "
-                f"rank-{self._k} matrix; got {s}"
-            )
-        if self._check_finite and not _all_finite(point):
-            raise ValueError(f"{name} has non-finite entries (nan or inf)")
-        self._valid_point = point
+        if isinstance(point, (tuple, list)) and len(point) == 3:
+            u, s, vt = point
+            check_shape(u, f"{name}.u", (self._m, self._k))
+            check_shape(s, f"{name}.s", (self._k,))
+            check_shape(vt, f"{name}.vt", (self._k, self._n))
+        check_point(point, name, (self._m, self._n, self._k), convert=False)
+        self._valid_point = tuple(point)
 
     def _check_tangent(self, vector, name: str = "tangent_vector", scan: bool = False):
         # ``scan``: test the entries for nan/inf here (methods whose cost dwarfs the
@@ -253,7 +262,8 @@ class FixedRankDeepLinear(Manifold):
         finite = np.isfinite(value) if np.isscalar(value) else _all_finite(value)
         if not finite:
             raise ValueError(
-                f"{' or '.join(names)} has non-finite entries (nan or inf), or the result overflows"
+                f"{' or '.join(names)} has non-finite entries (nan or inf), or the result "
+                "overflows at this point (the metric weights grow like s^(2(N-1)/N))"
             )
 
     def _point_data(self, s: np.ndarray) -> _PointData:
@@ -554,8 +564,7 @@ class FixedRankDeepLinear(Manifold):
         if self._depth == 1:
             return out
         u, _, vt = point
-        z = data.apply_inverse(xi)
-        gamma = _hessian.connection_term(u, vt, data.hessian, z, GV, GtU)
+        gamma = data.connection_term(u, vt, xi, GV, GtU)
         return FixedRankTangentVector(*(a + b for a, b in zip(out, gamma)))
 
     def euclidean_to_riemannian_hessian(
@@ -645,12 +654,13 @@ class FixedRankDeepLinear(Manifold):
                 "riemannian_hessian_from_matrix"
             )
         a, b, c = (np.asarray(x) for x in value)
-        for part, arr in zip(("[0]", "[1]", "[2]"), (a, b, c)):
-            if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-                raise TypeError(f"{name}{part} must be a real array; got dtype {arr.dtype}")
         check_shape(a, f"{name}[0]", (self._m, self._k))
         check_shape(b, f"{name}[1]", (self._k,))
         check_shape(c, f"{name}[2]", (self._k, self._n))
+        # scanned here (O((m+n)k), below the conversions' O((m+n)k^2)): an inf would
+        # otherwise meet a zero inside a product and turn into an unexplained nan
+        if self._check_finite and not _all_finite((a, b, c)):
+            raise ValueError(f"{name} has non-finite entries (nan or inf)")
         return a, b, c
 
     def connection_difference(
@@ -674,9 +684,7 @@ class FixedRankDeepLinear(Manifold):
         return self._connection_difference(point, tangent_vector_a, tangent_vector_b)
 
     def _connection_difference(self, point, a, b) -> FixedRankTangentVector:
-        data = self._point_data(point[1])
-        z, w = data.apply_inverse(a), data.apply_inverse(b)
-        return FixedRankTangentVector(*_hessian.connection_difference(data.hessian, z, w))
+        return self._point_data(point[1]).connection_difference(a, b)
 
     # ------------------------------------------------------------------ moving around
     def retraction(self, point, tangent_vector) -> FixedRankPoint:
@@ -836,10 +844,50 @@ class _PointData:
 
     @property
     def hessian(self) -> _hessian.HessianWeights:
-        """The tables of :func:`riemlin.hessian.hessian_weights` (``O(k^3 log N)``, once)."""
+        """The tables of :func:`riemlin.hessian.hessian_weights` (``O(k^3 log N)``, once).
+
+        Built at the normalized singular values ``s / lam`` with ``lam = 2^e >= s_max``
+        the power of two just above ``s_max`` (so the normalization is exact): at the
+        true scale the entries grow like ``s^{1 + 2(N-2)/N}`` and overflow for
+        ``s_max`` above about ``1e101`` at depth 1000, while the quantities built from
+        them are representable. :meth:`connection_difference` and
+        :meth:`connection_term` restore the scale.
+        """
         if self._hessian is None:
-            self._hessian = _hessian.hessian_weights(self._s, self._depth)
+            self._hessian = _hessian.hessian_weights(self._s / self._lam, self._depth)
         return self._hessian
+
+    @property
+    def _lam(self) -> float:
+        return float(np.ldexp(1.0, int(np.frexp(np.max(self._s))[1])))
+
+    def _normalized_inverse(self, xi) -> FixedRankTangentVector:
+        # A^{-1} at s / lam: K and c scale like lam^{2(N-1)/N}, so this is lam^{2(N-1)/N}
+        # times A^{-1} at s (computed without forming that power)
+        w = _metric.metric_weights(self._s / self._lam, self._depth)
+        return FixedRankTangentVector(*_metric.apply_metric_inverse(w, xi))
+
+    def connection_difference(self, a, b) -> FixedRankTangentVector:
+        r"""``C(a, b)`` of :func:`riemlin.hessian.connection_difference`, overflow-free.
+
+        ``C`` is homogeneous of degree ``-1`` in ``s`` (tables of degree
+        ``1 + 2(N-2)/N``, each ``A^{-1}`` of degree ``-2(N-1)/N``), so
+        ``C_s(a, b) = C_{s/lam}(a, b) / lam``.
+        """
+        z, w = self._normalized_inverse(a), self._normalized_inverse(b)
+        out = _hessian.connection_difference(self.hessian, z, w)
+        return FixedRankTangentVector(*(x / self._lam for x in out))
+
+    def connection_term(self, u, vt, xi, GV, GtU) -> FixedRankTangentVector:
+        r"""``Gamma_W(xi; G)`` of :func:`riemlin.hessian.connection_term`, overflow-free.
+
+        Homogeneous of degree ``(N-2)/N`` in ``s`` (tables of degree ``1 + 2(N-2)/N``,
+        ``A^{-1}`` of degree ``-2(N-1)/N``): ``Gamma_s = lam^{(N-2)/N} Gamma_{s/lam}``.
+        """
+        z = self._normalized_inverse(xi)
+        out = _hessian.connection_term(u, vt, self.hessian, z, GV, GtU)
+        scale = float(_metric.rational_power(np.array(self._lam), self._depth - 2, self._depth))
+        return FixedRankTangentVector(*(scale * x for x in out))
 
     def apply_inverse(self, xi) -> FixedRankTangentVector:
         """``A_W^{-1}(xi)``."""

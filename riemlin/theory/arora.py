@@ -36,8 +36,15 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import ncx2
 
-from riemlin._validation import as_generator, check_array, check_int
-from riemlin.factors import _check_factors, balanced_initialization, imbalance
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_factors,
+    check_int,
+    check_nonnegative,
+    check_positive,
+)
+from riemlin.factors import balanced_initialization, imbalance
 from riemlin.losses import RegressionLoss
 
 __all__ = [
@@ -127,7 +134,7 @@ def balancedness(factors) -> float:
     ----------
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 1.
     """
-    D = imbalance(_check_factors(factors))
+    D = imbalance(check_factors(factors))
     return float(max((np.linalg.norm(d) for d in D), default=0.0))
 
 
@@ -168,13 +175,21 @@ def arora_theorem1(target, margin: float, depth: int) -> AroraBounds:
     Phi = _target(target)
     N = check_int(depth, "depth")
     smin = np.linalg.svd(Phi, compute_uv=False)[-1]
-    c = float(margin)
-    if not (np.isfinite(c) and 0 < c <= smin):
+    c = check_positive(margin, "margin")
+    if not c <= smin:
         raise ValueError(f"margin must be in (0, sigma_min(target) = {smin:.6g}]; got {margin!r}")
-    fro = float(np.linalg.norm(Phi))
-    delta = c**2 / (DELTA_CONSTANT * N**3 * fro ** (2 * (N - 1) / N))
-    step = c ** ((4 * N - 2) / N) / (STEP_CONSTANT * N**3 * fro ** ((6 * N - 4) / N))
-    return AroraBounds(delta, step, c ** (2 * (N - 1) / N))
+    # In logarithms: ||Phi||_F and the powers overflow for entries near 1e300 although
+    # the bounds themselves are representable (or underflow to 0, which is their value).
+    scale = float(np.max(np.abs(Phi)))
+    log_fro = np.log(scale) + np.log(np.linalg.norm(Phi / scale))
+    log_c, log_n3 = np.log(c), 3.0 * np.log(N)
+    with np.errstate(over="ignore", under="ignore"):
+        delta = np.exp(2 * log_c - np.log(DELTA_CONSTANT) - log_n3 - 2 * (N - 1) / N * log_fro)
+        step = np.exp(
+            (4 * N - 2) / N * log_c - np.log(STEP_CONSTANT) - log_n3 - (6 * N - 4) / N * log_fro
+        )
+        rate = np.exp(2 * (N - 1) / N * log_c)
+    return AroraBounds(float(delta), float(step), float(rate))
 
 
 def arora_iterations(excess0: float, eps: float, step: float, margin: float, depth: int) -> int:
@@ -195,17 +210,43 @@ def arora_iterations(excess0: float, eps: float, step: float, margin: float, dep
     depth : int
         :math:`N`.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a positive finite number (``depth`` a positive int), or
+        the bound exceeds :math:`2^{53}` iterations.
+
     References
     ----------
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1.
     """
     N = check_int(depth, "depth")
-    for name, x in (("excess0", excess0), ("eps", eps), ("step", step), ("margin", margin)):
-        if not (np.isfinite(x) and x > 0):
-            raise ValueError(f"{name} must be a positive finite number; got {x!r}")
+    excess0, eps, step, margin = (
+        check_positive(x, name)
+        for name, x in (("excess0", excess0), ("eps", eps), ("step", step), ("margin", margin))
+    )
     if excess0 <= eps:
         return 0
-    return math.ceil(math.log(excess0 / eps) / (step * margin ** (2 * (N - 1) / N)))
+    # T = ln(l0/eps) / (eta c^p); checked in logarithms first, because eta c^p underflows
+    # and l0 / eps overflows for extreme (but valid) arguments.
+    power = 2 * (N - 1) / N
+    log_ratio = math.log(excess0) - math.log(eps)
+    log_T = math.log(log_ratio) - math.log(step) - power * math.log(margin)
+    if log_T >= math.log(2.0**53):
+        raise ValueError(
+            f"step={step:g} and margin={margin:g} give a bound of about "
+            f"10^{log_T / math.log(10):.4g} iterations, beyond the integers a float holds "
+            "exactly (2^53): the theorem guarantees nothing useful for them"
+        )
+    if log_T < 0:  # T < 1
+        return 1
+    try:
+        rate = step * margin**power
+    except OverflowError:
+        rate = math.inf
+    if 0 < rate < math.inf and math.isfinite(excess0 / eps):
+        return math.ceil(math.log(excess0 / eps) / rate)
+    return math.ceil(math.exp(log_T))
 
 
 def arora_step_ratios(Ws, target, step: float, depth: int) -> np.ndarray:
@@ -284,15 +325,20 @@ def margin_probability(target, scale: float, margin: float = 0.0) -> float:
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 and Theorem 2.
     """
     Phi = _target(target)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive finite number; got {scale!r}")
-    if not (np.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin must be a non-negative finite number; got {margin!r}")
+    scale = check_positive(scale, "scale")
+    margin = check_nonnegative(margin, "margin")
     smin = np.linalg.svd(Phi, compute_uv=False)[-1]
     if margin >= smin:
         return 0.0
-    nc = float(np.vdot(Phi, Phi)) / scale**2
-    return float(ncx2.cdf((smin - margin) ** 2 / scale**2, Phi.size, nc))
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        nc = np.float64(np.linalg.norm(Phi)) ** 2 / np.float64(scale) ** 2
+        x = (np.float64(smin) - margin) ** 2 / np.float64(scale) ** 2
+    if not (np.isfinite(nc) and np.isfinite(x)):
+        raise ValueError(
+            f"scale={scale:g}: (sigma_min - margin)^2 / scale^2 or ||target||^2 / scale^2 "
+            "overflows; the noncentral chi-square cannot be evaluated there"
+        )
+    return float(ncx2.cdf(x, Phi.size, nc))
 
 
 def margin_probability_mc(

@@ -35,7 +35,14 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from riemlin._validation import check_int
+from riemlin._validation import (
+    check_array,
+    check_int,
+    check_point,
+    check_positive,
+    numerical_rank,
+)
+from riemlin.ambient import is_triple
 from riemlin.losses import RegressionLoss
 from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 
@@ -224,9 +231,11 @@ def critical_point_index(
     Raises
     ------
     TypeError
-        If ``loss`` is not a RegressionLoss.
+        If ``loss`` is not a RegressionLoss, or ``W`` holds non-real data.
     ValueError
-        For a point whose shape does not match the loss.
+        For a matrix or point that is not finite, not of rank ``k`` (a point: not
+        orthonormal, see :func:`riemlin._validation.check_point`) or whose shape does not
+        match the loss.
 
     References
     ----------
@@ -237,21 +246,27 @@ def critical_point_index(
     if not isinstance(loss, RegressionLoss):
         raise TypeError(f"loss must be a RegressionLoss; got {type(loss).__name__}")
     depth = check_int(depth, "depth")
-    if isinstance(W, tuple) and len(W) == 3:
-        point = FixedRankPoint(*(np.asarray(x, dtype=float) for x in W))
+    if is_triple(W):
+        point = FixedRankPoint(*check_point(W, "W"))
         m, n, kk = point[0].shape[0], point[2].shape[1], point[1].size
+        if k is not None and check_int(k, "k") != kk:
+            raise ValueError(f"k={k} does not match the rank {kk} of the point W")
     else:
-        Wd = np.asarray(W, dtype=float)
-        if Wd.ndim != 2:
-            raise ValueError(f"W must be an (m, n) matrix or a point (u, s, vt); got {Wd.shape}")
+        Wd = check_array(W, "W", ndim=2)
         m, n = Wd.shape
         if k is None:
-            sv = np.linalg.svd(Wd, compute_uv=False)
-            k = int(np.sum(sv > max(m, n) * np.finfo(float).eps * sv[0]))
+            k = numerical_rank(np.linalg.svd(Wd, compute_uv=False), (m, n))
+            if k == 0:
+                raise ValueError("W is the zero matrix, which is on no M_k (k >= 1)")
         kk = check_int(k, "k")
+        if kk > min(m, n):
+            raise ValueError(f"k={kk} exceeds min(m, n) = {min(m, n)} for W of shape {(m, n)}")
         point = None
     if (m, n) != loss.shape:
         raise ValueError(f"W has shape {(m, n)} but the loss expects {loss.shape}")
+    tol = check_positive(tol, "tol")
+    if hessian is not None and not callable(hessian):
+        raise TypeError(f"hessian must be callable or None; got {type(hessian).__name__}")
     manifold = FixedRankDeepLinear(m, n, kk, depth)
     if point is None:
         point = manifold.point_from_matrix(Wd)
@@ -260,6 +275,13 @@ def critical_point_index(
         def hessian(man, p, G, H, xi):
             return man.riemannian_hessian_from_matrix(p, G, H, xi)
 
+    try:
+        return _index(manifold, point, loss, hessian, tol)
+    except ValueError as exc:  # e.g. metric weights that overflow at an extreme point
+        raise ValueError(f"W: {exc}") from None
+
+
+def _index(manifold, point, loss, hessian, tol) -> HessianIndex:
     Wm = manifold.point_to_matrix(point)
     G = loss.gradient(Wm)
     XXt = loss.X @ loss.X.T

@@ -26,7 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from riemlin.factors import _check_factors, _product, is_balanced
+from riemlin._validation import check_factors, check_positive, final_matrix
+from riemlin.factors import _product, is_balanced
 from riemlin.losses import RegressionLoss
 
 __all__ = ["Limit", "classify_limit", "predict_limit"]
@@ -102,7 +103,7 @@ def predict_limit(factors, loss: RegressionLoss, *, tol: float = 1e-10) -> Limit
     (the derived rule); Chen, Lin, Zhang, arXiv:2201.02761, and Eftekhari,
     arXiv:2002.09852, for the statements it is compared with.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     Phi, U, s, Vt = _target_pairs(loss)
     if not is_balanced(F, rtol=1e-8):
         raise ValueError("factors must be balanced (relative imbalance <= 1e-8)")
@@ -149,17 +150,12 @@ def classify_limit(result, loss: RegressionLoss, *, tol: float = 1e-3) -> Limit:
     section "One-neuron-wide layers: the trajectory and the limit rule".
     """
     Phi, U, s, Vt = _target_pairs(loss)
-    W = getattr(result, "W", result)
-    if isinstance(W, list):  # points (u, s, vt)
-        u, sv, vt = W[-1]
-        W = (u * sv) @ vt
-    W = np.asarray(W, dtype=float)
-    if W.ndim == 3:
-        W = W[-1]
+    W = final_matrix(result, "result")
     if W.shape != Phi.shape:
-        raise ValueError(f"the run's W has shape {W.shape} but the loss expects {Phi.shape}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive finite number; got {tol!r}")
+        raise ValueError(
+            f"result: the run's W has shape {W.shape} but the loss expects {Phi.shape}"
+        )
+    tol = check_positive(tol, "tol")
     scale = float(np.linalg.norm(Phi))
     dists = [np.linalg.norm(W - s[i] * np.outer(U[:, i], Vt[i])) / scale for i in range(s.size)]
     dists.append(np.linalg.norm(W) / scale)

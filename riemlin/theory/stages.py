@@ -39,11 +39,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.integrate import quad, solve_ivp
+from scipy.integrate import DOP853, quad
 from scipy.optimize import brentq
 
-from riemlin._validation import check_array, check_int
-from riemlin.factors import _check_factors, _product, is_balanced
+from riemlin._stepping import guarded, march
+from riemlin._validation import check_array, check_factors, check_int
+from riemlin.factors import _product, is_balanced
 from riemlin.losses import RegressionLoss
 
 __all__ = [
@@ -120,7 +121,7 @@ def _start(start, depth):
             raise ValueError("depth is required when start is a matrix W0 (not a list of layers)")
         depth = check_int(depth, "depth")
     else:
-        F = _check_factors(start, "start")
+        F = check_factors(start, "start")
         if depth is not None and check_int(depth, "depth") != len(F):
             raise ValueError(f"depth={depth} but start has {len(F)} layers")
         if not is_balanced(F, rtol=1e-8):
@@ -217,18 +218,24 @@ def one_neuron_trajectory(
     def rhs(_t, y):
         sig = sigma_of(y[0], y[1])
         rate = sig**q
-        return [rate, N * (sig - d.c) * rate]
+        return np.array([rate, N * (sig - d.c) * rate])
 
     y0 = [0.0, -np.log(sigma0)]
     if t.size == 0 or t[-1] == 0:
         taus, logKs = np.zeros_like(t), np.full_like(t, y0[1])
     else:
-        sol = solve_ivp(
-            rhs, (0.0, t[-1]), y0, method="DOP853", t_eval=t, rtol=rtol, atol=rtol * 1e-2
-        )
-        if sol.status != 0:  # pragma: no cover - two smooth scalar equations
-            raise RuntimeError(f"one_neuron_trajectory: the solver failed: {sol.message}")
-        taus, logKs = sol.y
+        times = np.concatenate(([0.0], t))
+        ys = []
+
+        def make_solver():
+            return DOP853(guarded(rhs), 0.0, np.array(y0), t[-1], rtol=rtol, atol=rtol * 1e-2)
+
+        status, message = march(make_solver, times, lambda _tt, y: ys.append(np.array(y)))
+        if status != 0:
+            raise ValueError(
+                f"start, target and t: the flow could not be followed to t={t[-1]:.6g} ({message})"
+            )
+        taus, logKs = np.array(ys).T
     sigma = np.array([sigma_of(a, b) for a, b in zip(taus, logKs)])
     xy = [d.scaled(a) for a in taus]
     u = np.array([x / np.linalg.norm(x) for x, _ in xy]).reshape(t.size, u0.size)
