@@ -40,8 +40,8 @@ import time
 import numpy as np
 
 from riemlin import RegressionLoss, balanced_factors
-from riemlin.factor_flows import factor_gradient_descent
-from riemlin.flows import riemannian_gradient_descent
+from riemlin.dynamics.layers import factor_gradient_descent
+from riemlin.dynamics.riemannian import riemannian_gradient_descent
 
 try:
     import torch

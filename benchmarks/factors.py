@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks._timing import compare
-from riemlin.factors import product_adjoint
+from riemlin.networks import product_adjoint
 
 
 def _factors(d, depth, seed=0):

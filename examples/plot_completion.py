@@ -27,14 +27,14 @@ from pymanopt.optimizers import ConjugateGradient
 from riemlin import (
     CompletionLineSearcher,
     FixedRankDeepLinear,
-    completion_problem,
+    random_completion,
     record_gradient_norms,
 )
-from riemlin.completion import relative_error
+from riemlin.losses.completion import relative_error
 
 fast = os.environ.get("RIEMLIN_FAST") == "1"
 m, n, k = (300, 250, 3) if fast else (2000, 1500, 5)
-loss, truth = completion_problem(m, n, k, oversampling=5, rng=0)
+loss, truth = random_completion(m, n, k, oversampling=5, rng=0)
 print(f"{m} x {n}, rank {k}: {loss.nnz} observed entries ({loss.nnz / (m * n):.1%})")
 x0 = loss.initial_point(k, rng=1, power_iterations=10)
 print(f"spectral start: relative error {relative_error(x0, truth):.2e}")

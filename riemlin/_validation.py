@@ -26,8 +26,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from riemlin.ambient import ambient_shape
-
 EPS = float(np.finfo(float).eps)
 
 
@@ -312,39 +310,6 @@ def check_times(t_eval, name: str = "t_eval") -> np.ndarray:
 def check_optional_step(x, name: str) -> float | None:
     """``None`` or a positive finite step size."""
     return None if x is None else check_positive(x, name)
-
-
-def check_loss(loss, name: str = "loss") -> None:
-    """An object of riemlin's loss protocol (``value``, ``gradient_matmul``, ...)."""
-    for method in ("value", "gradient", "gradient_matmul", "gradient_rmatmul"):
-        if not callable(getattr(loss, method, None)):
-            raise TypeError(
-                f"{name} must follow riemlin's loss protocol (value, gradient, gradient_matmul, "
-                f"gradient_rmatmul; see riemlin.losses); {type(loss).__name__} has no {method}"
-            )
-
-
-def check_loss_shape(loss, shape: tuple, what: str, name: str = "loss") -> None:
-    """Refuse a loss whose declared ``shape`` differs from the ``(m, n)`` of a start."""
-    declared = getattr(loss, "shape", None)
-    if declared is not None and tuple(declared) != tuple(shape):
-        raise ValueError(
-            f"{what} has shape {tuple(shape)} but the {name} expects {tuple(declared)} "
-            f"({name}.shape); they must match"
-        )
-
-
-def check_gradient_shape(G, shape: tuple, name: str = "loss") -> None:
-    """The gradient a loss returned at the start has the shape ``(m, n)`` of the start."""
-    try:
-        got = tuple(ambient_shape(G, f"the gradient returned by {name}.gradient", finite=False))
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{name}: {exc}") from None
-    if got != tuple(shape):
-        raise ValueError(
-            f"{name}.gradient returned a {got[0]}x{got[1]} matrix at a {shape[0]}x{shape[1]} "
-            "start; the loss and the start do not match"
-        )
 
 
 # ---------------------------------------------------------------------- layers

@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="PASS when the max relative mismatch is below this (default 1e-6)",
     )
     verify.add_argument(
-        "--method", choices=("manifold", "dense"), default="manifold", help="Riemannian integrator"
+        "--formulation",
+        choices=("manifold", "dense"),
+        default="manifold",
+        help="coordinates of the Riemannian flow (factored or the dense matrix)",
     )
     verify.add_argument("--json", action="store_true", help="print one JSON object only")
     verify.add_argument(
@@ -240,7 +243,7 @@ def _check_verify(args) -> tuple[int, ...]:
 
 
 def _verify(args) -> int:
-    from riemlin.compare import compare_flows
+    from riemlin.dynamics.equivalence import compare_flows
     from riemlin.losses import RegressionLoss
 
     ws = _check_verify(args)
@@ -261,7 +264,7 @@ def _verify(args) -> int:
             W0=W0,
             widths=ws,
             rng=rng,
-            method=args.method,
+            formulation=args.formulation,
             rtol=args.rtol,
             atol=args.rtol * 1e-3,
         )
@@ -289,7 +292,7 @@ def _verify(args) -> int:
 
 
 def _demo(args) -> int:
-    from riemlin._demo import low_rank_approximation
+    from riemlin.experiments.demo import low_rank_approximation
 
     for name in ("m", "n", "k", "depth"):
         if getattr(args, name) < 1:

@@ -2,7 +2,7 @@ r"""Slow dense reference formulas, for tests and benchmarks only.
 
 These evaluate the definitions literally on ``m x n`` matrices, at a cost of
 :math:`O(N(m^3 + n^3))`, and share no code with the SVD-coordinate formulas of
-:mod:`riemlin.metric`, so the two can check each other.
+:mod:`riemlin.geometry.metric`, so the two can check each other.
 """
 
 from __future__ import annotations

@@ -82,12 +82,12 @@ def test_cli_read_only_directory_is_refused(tmp_path, capsys):
 
 def test_cli_other_errors_are_not_bad_arguments(monkeypatch):
     # a TypeError from a bug inside riemlin must surface, not become "exit 2"
-    import riemlin._demo
+    import riemlin.experiments.demo
 
     def broken(*args, **kwargs):
         raise TypeError("a bug")
 
-    monkeypatch.setattr(riemlin._demo, "low_rank_approximation", broken)
+    monkeypatch.setattr(riemlin.experiments.demo, "low_rank_approximation", broken)
     try:
         main(["demo", "--m", "4", "--n", "3", "--k", "1"])
     except TypeError as exc:

@@ -28,7 +28,7 @@ tests/manifolds/test_fixed_rank.py
   test_transport  ->  test_transport: same (projection of the ambient vector, equal to
       pymanopt's at every depth), via tangent_to_low_rank.
   test_apply_ambient, test_apply_ambient_transpose  ->  test_ambient_products: same
-      products; public functions of riemlin.ambient (pymanopt: private methods), which
+      products; public functions of riemlin.geometry.ambient (pymanopt: private methods), which
       also take a 1-D S and scipy.sparse.
   test_embedding  ->  test_tangent_to_low_rank, test_embedding_is_the_svd_derivative:
       different. riemlin's embedding is the derivative of the SVD, a direction with the
@@ -76,7 +76,7 @@ from pymanopt.manifolds import Euclidean, FixedRankEmbedded, Product
 from pymanopt.optimizers import ConjugateGradient, SteepestDescent, TrustRegions
 
 from riemlin import FixedRankDeepLinear, FixedRankTangentVector, check_gradient, matrix_problem
-from riemlin.ambient import ambient_matmul, ambient_rmatmul
+from riemlin.geometry.ambient import ambient_matmul, ambient_rmatmul
 from riemlin.reference import metric_operator_inverse_dense
 
 #: Assertions about pymanopt's own behaviour (its retraction drift, its TrustRegions
@@ -248,7 +248,7 @@ def test_transport(manifold):
 def test_ambient_products():
     # pymanopt tests its private _apply_ambient(_transpose) on a dense matrix and on a
     # triple (U, S, V) with S a matrix; riemlin's are the public functions of
-    # riemlin.ambient and accept a 1-D S and scipy.sparse too.
+    # riemlin.geometry.ambient and accept a 1-D S and scipy.sparse too.
     gen = np.random.default_rng(3)
     Z = gen.standard_normal((M_, N_))
     U, s, Vt = np.linalg.svd(Z, full_matrices=False)

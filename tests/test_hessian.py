@@ -1,4 +1,4 @@
-"""The exact Riemannian Hessian under the deep-linear metric (riemlin.hessian)."""
+"""The exact Riemannian Hessian under the deep-linear metric (riemlin.geometry.hessian)."""
 
 import itertools
 
@@ -18,9 +18,9 @@ from riemlin import (
     matrix_problem,
     record_gradient_norms,
 )
-from riemlin import factors as fac
-from riemlin.hessian import hessian_weights, power_divided_differences
-from riemlin.manifold import FixedRankPoint, FixedRankTangentVector
+from riemlin import networks as fac
+from riemlin.geometry.hessian import hessian_weights, power_divided_differences
+from riemlin.geometry.manifold import FixedRankPoint, FixedRankTangentVector
 
 SIZES = [(6, 5, 3), (9, 4, 2), (12, 10, 4)]
 DEPTHS = [1, 2, 3, 5, 20]

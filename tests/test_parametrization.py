@@ -21,8 +21,8 @@ from riemlin import (
     matrix_problem,
     record_gradient_norms,
 )
-from riemlin import parametrization as param
-from riemlin.manifold import FixedRankPoint
+from riemlin.geometry import parametrization as param
+from riemlin.geometry.manifold import FixedRankPoint
 
 M_, N_, K_ = 7, 6, 3
 _rng = np.random.default_rng(20)

@@ -387,7 +387,7 @@ ENTRIES = [
     Entry(
         "riemannian_gradient_flow(point)",
         lambda: dict(
-            W0=_p(), loss=_loss(), depth=1, t_eval=np.array([0.0, 1e-3]), method="manifold"
+            W0=_p(), loss=_loss(), depth=1, t_eval=np.array([0.0, 1e-3]), formulation="manifold"
         ),
         lambda kw: riemlin.riemannian_gradient_flow(**kw),
         dict(W0="point"),
@@ -742,7 +742,7 @@ def test_every_exported_array_function_is_covered():
         "matrix_problem",
         "record_gradient_norms",
         "check_manifold",
-        "completion_problem",
+        "random_completion",
         "critical_points",
         "Loss",
         "FlowResult",
@@ -753,9 +753,13 @@ def test_every_exported_array_function_is_covered():
         "FixedRankPoint",
         "FixedRankTangentVector",
         "MetricWeights",
-        "factors",
-        "parametrization",  # kernels of the manifold's conversions, like the metric's
+        "geometry",  # the subpackages
+        "networks",
+        "losses",
+        "dynamics",
+        "diagnostics",
         "theory",
+        "Status",  # an enum
         "__version__",
     }
     missing = set(riemlin.__all__) - covered - not_here
@@ -785,7 +789,7 @@ def _counting(loss):
 @pytest.mark.parametrize("method", ["DOP853", "RK45", "Radau", "LSODA"])
 def test_layer_flow_with_a_non_finite_gradient_stops_with_divergence(bad, method):
     loss, calls = _counting(MatrixLoss(lambda W: 0.0, lambda W: np.full(np.shape(W), bad)))
-    res = riemlin.factor_gradient_flow(_layers(), loss, [0.0, 1.0], method=method)
+    res = riemlin.factor_gradient_flow(_layers(), loss, [0.0, 1.0], integrator=method)
     assert res.status == -2 and "non-finite" in res.message
     assert calls["gradient"] <= 2 and len(res.t) == 1
 

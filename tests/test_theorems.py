@@ -20,7 +20,7 @@ from riemlin import (
     riemannian_gradient_descent,
     riemannian_gradient_flow,
 )
-from riemlin.manifold import FixedRankTangentVector
+from riemlin.geometry.manifold import FixedRankTangentVector
 from riemlin.theory import (
     aligned_singular_values,
     arora_counterexample,

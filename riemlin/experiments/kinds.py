@@ -210,8 +210,8 @@ def draw_problem(p: Mapping, seed: np.random.SeedSequence):
     W0 : ndarray, shape (m, n)
     layers : list of ndarray
     """
-    from riemlin.factors import balanced_factors
     from riemlin.losses import RegressionLoss
+    from riemlin.networks.balance import balanced_factors
 
     rng = np.random.default_rng(seed)
     m, n, k, s = p["m"], p["n"], p["k"], p["samples"]
@@ -280,7 +280,7 @@ def _step_bound(loss, p, layers: bool) -> float:
 
 def run_factor_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
     """Gradient descent on balanced layers (kind ``"factor_descent"``)."""
-    from riemlin.factor_flows import factor_gradient_descent
+    from riemlin.dynamics.layers import factor_gradient_descent
 
     loss, _, layers = draw_problem(p, seed)
     n = p["n_steps"]
@@ -302,7 +302,7 @@ def run_factor_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
 
 def run_riemannian_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
     """Riemannian gradient descent on ``M_k`` (kind ``"riemannian_descent"``)."""
-    from riemlin.flows import riemannian_gradient_descent
+    from riemlin.dynamics.riemannian import riemannian_gradient_descent
 
     loss, W0, _ = draw_problem(p, seed)
     bound = _step_bound(loss, p, layers=False)
@@ -313,7 +313,7 @@ def run_riemannian_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
         out = _failed(_RIEMANNIAN_RECORDS, res.status, res.message, loss, p)
         out.update(step_bound=bound)
         return out
-    u, s, vt = res.W[-1]
+    u, s, vt = res.points[-1]
     out = _measure((u * s) @ vt, None, loss, p, float(res.loss[0]))
     out.update(step_bound=bound, status=0, message=res.message)
     return out
@@ -328,7 +328,9 @@ _FLOWS = dict(
     t_end=Param(float, 5.0, 0.0, doc="end time of both flows"),
     n_times=Param(int, 21, 2, doc="number of output times in [0, t_end]"),
     rtol=Param(float, 1e-9, 0.0, doc="tolerance of both integrators"),
-    method=Param(str, "manifold", choices=("manifold", "dense"), doc="Riemannian integrator"),
+    formulation=Param(
+        str, "manifold", choices=("manifold", "dense"), doc="coordinates of the Riemannian flow"
+    ),
 )
 
 
@@ -340,14 +342,14 @@ def _check_flows(p) -> None:
 
 def run_compare_flows(p: Mapping, seed: np.random.SeedSequence) -> dict:
     """Layer flow against Riemannian flow (kind ``"compare_flows"``)."""
-    from riemlin.compare import compare_flows
+    from riemlin.dynamics.equivalence import compare_flows
 
     loss, _, layers = draw_problem(p, seed)
     cmp = compare_flows(
         layers,
         loss,
         np.linspace(0.0, p["t_end"], p["n_times"]),
-        method=p["method"],
+        formulation=p["formulation"],
         rtol=p["rtol"],
         atol=p["rtol"] * 1e-3,
     )

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import Radau
 
-from riemlin._stepping import guarded, march
 from riemlin._validation import check_array, check_int
+from riemlin.dynamics.stepping import guarded, march
 
 __all__ = ["aligned_singular_values"]
 

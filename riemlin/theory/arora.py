@@ -21,7 +21,7 @@ iteration count, Lemma 1, Procedure 1 and Theorem 2.
 
 Their counterexample (a margin is needed; Claim 5): :func:`arora_counterexample`.
 
-Procedure 1 (balanced initialization) is :func:`riemlin.factors.balanced_initialization`;
+Procedure 1 (balanced initialization) is :func:`riemlin.networks.balanced_initialization`;
 for its end-to-end matrix :math:`A` (iid :math:`\mathcal N(0, s^2)` entries) the
 probability of a margin :math:`\ge c` is a noncentral chi-square cdf (*derived* in the
 user guide, section "The margin probability of balanced initialization"; see
@@ -44,8 +44,8 @@ from riemlin._validation import (
     check_nonnegative,
     check_positive,
 )
-from riemlin.factors import balanced_initialization, imbalance
 from riemlin.losses import RegressionLoss
+from riemlin.networks.balance import balanced_initialization, imbalance
 
 __all__ = [
     "AroraBounds",
@@ -127,7 +127,7 @@ def balancedness(factors) -> float:
     r"""The least :math:`\delta` for which the layers are :math:`\delta`-balanced.
 
     :math:`\max_j \|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F` (Arora et al., Definition 1);
-    ``0.0`` for a single layer. Unlike :func:`riemlin.factors.imbalance_norm` it is not
+    ``0.0`` for a single layer. Unlike :func:`riemlin.networks.imbalance_norm` it is not
     relative to the size of the layers.
 
     References
@@ -347,7 +347,7 @@ def margin_probability_mc(
     r"""Monte Carlo estimate of :func:`margin_probability` through Procedure 1.
 
     Draws ``n_samples`` balanced initializations
-    (:func:`riemlin.factors.balanced_initialization` with ``frames="canonical"``, exactly
+    (:func:`riemlin.networks.balanced_initialization` with ``frames="canonical"``, exactly
     Procedure 1) and returns the fraction whose end-to-end matrix has margin
     ``>= margin``.
 

@@ -42,9 +42,9 @@ from riemlin._validation import (
     check_positive,
     numerical_rank,
 )
-from riemlin.ambient import is_triple
+from riemlin.geometry.ambient import is_triple
+from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.losses import RegressionLoss
-from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 
 __all__ = [
     "CriticalPoint",

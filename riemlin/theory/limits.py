@@ -20,8 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from riemlin._validation import check_factors, final_matrix
-from riemlin.factors import _adjoint, _product
 from riemlin.losses import RegressionLoss
+from riemlin.networks.chain import chain_adjoint, chain_product
 
 __all__ = ["DescentLimit", "descent_limit"]
 
@@ -112,7 +112,9 @@ def descent_limit(result, loss: RegressionLoss, *, rank_tol: float = 1e-6) -> De
     G = loss.gradient(W)
     if getattr(result, "factors", None) is not None:
         F = check_factors(result.factors)
-        gnorm = float(np.sqrt(sum(np.vdot(g, g) for g in _adjoint(F, loss.gradient(_product(F))))))
+        gnorm = float(
+            np.sqrt(sum(np.vdot(g, g) for g in chain_adjoint(F, loss.gradient(chain_product(F)))))
+        )
     else:
         uk, vk = u[:, :k], vt[:k].T
         PG = uk @ (uk.T @ G) + (G @ vk) @ vk.T - uk @ (uk.T @ G @ vk) @ vk.T

@@ -27,8 +27,9 @@ from typing import NamedTuple
 import numpy as np
 
 from riemlin._validation import check_factors, check_positive, final_matrix
-from riemlin.factors import _product, is_balanced
 from riemlin.losses import RegressionLoss
+from riemlin.networks.balance import is_balanced
+from riemlin.networks.chain import chain_product
 
 __all__ = ["Limit", "classify_limit", "predict_limit"]
 
@@ -107,7 +108,7 @@ def predict_limit(factors, loss: RegressionLoss, *, tol: float = 1e-10) -> Limit
     Phi, U, s, Vt = _target_pairs(loss)
     if not is_balanced(F, rtol=1e-8):
         raise ValueError("factors must be balanced (relative imbalance <= 1e-8)")
-    W = _product(F)
+    W = chain_product(F)
     if W.shape != Phi.shape:
         raise ValueError(f"the product has shape {W.shape} but the loss expects {Phi.shape}")
     u0s, sv, v0t = np.linalg.svd(W, full_matrices=False)

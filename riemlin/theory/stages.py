@@ -42,10 +42,11 @@ import numpy as np
 from scipy.integrate import DOP853, quad
 from scipy.optimize import brentq
 
-from riemlin._stepping import guarded, march
 from riemlin._validation import check_array, check_factors, check_int
-from riemlin.factors import _product, is_balanced
+from riemlin.dynamics.stepping import guarded, march
 from riemlin.losses import RegressionLoss
+from riemlin.networks.balance import is_balanced
+from riemlin.networks.chain import chain_product
 
 __all__ = [
     "OneNeuronStages",
@@ -126,7 +127,7 @@ def _start(start, depth):
             raise ValueError(f"depth={depth} but start has {len(F)} layers")
         if not is_balanced(F, rtol=1e-8):
             raise ValueError("start: the layers must be balanced (relative imbalance <= 1e-8)")
-        W0, depth = _product(F), len(F)
+        W0, depth = chain_product(F), len(F)
     U, sv, Vt = np.linalg.svd(W0, full_matrices=False)
     if not sv[0] > 0 or (sv.size > 1 and sv[1] > 1e-10 * sv[0]):
         raise ValueError(f"start: the product must have rank one; singular values {sv}")

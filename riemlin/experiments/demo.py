@@ -8,7 +8,7 @@ import pymanopt
 from pymanopt.optimizers import ConjugateGradient
 
 from riemlin._validation import as_generator
-from riemlin.manifold import FixedRankDeepLinear
+from riemlin.geometry.manifold import FixedRankDeepLinear
 
 
 def low_rank_approximation(m: int, n: int, k: int, depth: int, rng=None) -> dict:

@@ -13,7 +13,7 @@ traced by the end-to-end matrix of balanced layers trained by gradient flow. Onl
 products :math:`\nabla L\, v` and :math:`\nabla L^\top u` are evaluated (the loss
 protocol of :mod:`riemlin.losses`).
 
-Two formulations (``method``), each stepped by DOP853 or LSODA (``integrator``):
+Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrator``):
 
 ``"dense"``
     The ``m x n`` matrix itself; the right-hand
@@ -66,9 +66,9 @@ Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
 (step size underflow, or more than ``1e7`` steps still ahead at the recent mean step
 size), ``-2`` divergence (a non-finite state, velocity or loss, or an exploding loss),
 ``-3`` loss of rank (``s_min / s_max`` below ``rank_tol``, a retraction that leaves
-:math:`\mathcal M_k`, or, at depth 1 with ``method="manifold"``, below
+:math:`\mathcal M_k`, or, at depth 1 with ``formulation="manifold"``, below
 ``eps / (100 rtol)``, where rounding makes the factored coordinates crawl). Numerical
-breakdowns never raise; see :mod:`riemlin._stepping`.
+breakdowns never raise; see :mod:`riemlin.dynamics.stepping`.
 
 References
 ----------
@@ -85,12 +85,20 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from scipy.integrate import DOP853, LSODA
 
-from riemlin._stepping import (
+from riemlin._validation import (
+    check_array,
+    check_int,
+    check_optional_step,
+    check_point,
+    check_positive,
+    check_times,
+    numerical_rank,
+)
+from riemlin.dynamics.result import FlowResult
+from riemlin.dynamics.stepping import (
     DIVERGED,
     RANK_LOST,
     SUCCESS,
@@ -98,74 +106,14 @@ from riemlin._stepping import (
     guarded,
     march,
 )
-from riemlin._validation import (
-    check_array,
-    check_int,
-    check_loss,
-    check_loss_shape,
-    check_optional_step,
-    check_point,
-    check_positive,
-    check_times,
-    numerical_rank,
-)
-from riemlin.losses import gradient_products, is_point
-from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
-from riemlin.metric import metric_weights
+from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.geometry.metric import apply_metric, metric_weights
+from riemlin.losses.base import check_loss, check_loss_shape, gradient_products, is_point
 
-__all__ = ["FlowResult", "riemannian_gradient_flow", "riemannian_gradient_descent"]
+__all__ = ["riemannian_gradient", "riemannian_gradient_flow", "riemannian_gradient_descent"]
 
 _INTEGRATORS = {"DOP853": DOP853, "LSODA": LSODA}
 _FD_STEP = np.sqrt(np.finfo(float).eps)  # forward differences: error ~ sqrt(eps)
-
-
-@dataclass
-class FlowResult:
-    """Output of a flow or a descent run (fields in the spirit of ``scipy.integrate``).
-
-    Attributes
-    ----------
-    t : ndarray, shape (T,)
-        Output times (for descent: ``step * iteration``). Shorter than requested when
-        the run stopped early.
-    loss : ndarray, shape (T,)
-        :math:`L(W(t))`.
-    W : ndarray of shape (T, m, n), or list of FixedRankPoint
-        End-to-end matrices at the output times, or points ``(u, s, vt)`` for large
-        problems (``output="point"``).
-    status : int
-        ``0`` success; ``-1`` integrator failure; ``-2`` divergence; ``-3`` loss of rank.
-    message : str
-        Human-readable reason for the status.
-    nfev : int
-        Number of loss-gradient evaluations.
-    imbalance : ndarray or None
-        Relative imbalance of the layers over time (factor runs,
-        :func:`riemlin.factors.imbalance_norm`); ``None`` for Riemannian runs.
-    imbalance_drift : ndarray or None
-        ``max_j ||D_j(t) - D_j(0)||_F / max_j ||W_j(0)||_2^2``, how far the imbalance
-        matrices moved (zero for the exact factor flow); ``None`` for Riemannian runs.
-    factors : list of ndarray or None
-        Final layers (factor runs); ``None`` for Riemannian runs.
-    singular_values : ndarray, shape (T, k)
-        Singular values of ``W`` at the output times (cheap for every size).
-    """
-
-    t: np.ndarray
-    loss: np.ndarray
-    W: object
-    status: int
-    message: str
-    nfev: int
-    imbalance: np.ndarray | None = None
-    factors: list | None = None
-    imbalance_drift: np.ndarray | None = field(default=None, repr=False)
-    singular_values: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def success(self) -> bool:
-        """Whether ``status == 0``."""
-        return self.status == SUCCESS
 
 
 # ---------------------------------------------------------------------- helpers
@@ -179,7 +127,7 @@ def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRank
     GV, GtU = gradient_products(loss, point, vt.T, u)
     M = u.T @ GV
     proj = (GV - u @ M, M, GtU - vt.T @ M.T)
-    return manifold._point_data(s).apply(proj)
+    return FixedRankTangentVector(*apply_metric(metric_weights(s, manifold.depth), proj))
 
 
 def _start(W0, loss, depth, k, rank_tol):
@@ -250,20 +198,18 @@ def _output_mode(output, m, n):
 
 
 def _finish(times, losses, points, svals, mode, status, message, nfev):
+    stored = {"points": list(points)}
     if mode == "matrix":
-        W = np.array([(u * s) @ vt for u, s, vt in points]).reshape(
-            (len(points),) + (points[0][0].shape[0], points[0][2].shape[1])
-        )
-    else:
-        W = list(points)
+        shape = (len(points), points[0][0].shape[0], points[0][2].shape[1])
+        stored = {"matrices": np.array([(u * s) @ vt for u, s, vt in points]).reshape(shape)}
     return FlowResult(
-        t=np.asarray(times, dtype=float),
-        loss=np.asarray(losses, dtype=float),
-        W=W,
+        t=times,
+        loss=losses,
         status=status,
         message=message,
         nfev=nfev,
         singular_values=np.array(svals),
+        **stored,
     )
 
 
@@ -373,7 +319,7 @@ def riemannian_gradient_flow(
     loss,
     depth: int,
     t_eval,
-    method: str = "dense",
+    formulation: str = "dense",
     rtol: float = 1e-9,
     atol: float = 1e-12,
     *,
@@ -397,7 +343,7 @@ def riemannian_gradient_flow(
         Depth ``N >= 1`` of the metric (``N = 1``: the embedded metric).
     t_eval : array_like, shape (T,)
         Strictly increasing output times; the flow starts at ``t_eval[0]``.
-    method : {"dense", "manifold"}
+    formulation : {"dense", "manifold"}
         ``"dense"``: DOP853 on the ``m x n`` matrix (reference, small sizes).
         ``"manifold"``: the factors ``(U, S, V)`` (Koch–Lubich coordinates), no
         ``m x n`` array; see the module docstring.
@@ -414,7 +360,7 @@ def riemannian_gradient_flow(
         tolerances gives a fixed step ``h``, used to measure the order).
     rank_tol : float, default 1e-13
         The run stops with status ``-3`` when ``s_min / s_max`` falls below it. At depth
-        1 with ``method="manifold"`` it also stops (``-3``) once ``s_min / s_max <= eps /
+        1 with ``formulation="manifold"`` it also stops (``-3``) once ``s_min / s_max <= eps /
         (100 rtol)``: the velocities of the factors divide by ``s_min`` and carry
         rounding errors ``eps s_max / s_min`` relative, so from there the steps shrink
         like ``s_min`` and the cost per unit time grows like ``1 / s_min``.
@@ -428,10 +374,10 @@ def riemannian_gradient_flow(
         Deep flows are stiff (the core block carries the weight :math:`K_{aa} = N c_a`,
         ``N`` times that of ``U_p``, ``V_p``), and an explicit method then runs at its
         stability limit; LSODA's BDF steps are not limited by stability. With
-        ``method="manifold"`` its Jacobian (``(m + n + k) k`` square) is formed by
+        ``formulation="manifold"`` its Jacobian (``(m + n + k) k`` square) is formed by
         forward differences of the velocity over all states at once (batched ``k x k``
         kernels), each column counting as one evaluation in ``nfev``; with
-        ``method="dense"`` LSODA differentiates the ``m n`` states one by one, which only
+        ``formulation="dense"`` LSODA differentiates the ``m n`` states one by one, which only
         suits small sizes.
 
     Returns
@@ -445,7 +391,7 @@ def riemannian_gradient_flow(
         For bad arguments (shapes, dtypes other than real, non-finite entries, a point
         whose frames are not orthonormal, ``t_eval`` not increasing, a start of lower
         rank than ``k``, a loss whose shape or gradient does not fit the start, an
-        unknown ``method``, ``first_step``/``max_step`` that are not positive).
+        unknown ``formulation``, ``first_step``/``max_step`` that are not positive).
         Numerical breakdowns (a non-finite gradient, a start whose loss overflows, loss
         of rank, a run that would crawl) are not raised: they end in ``status``.
 
@@ -464,11 +410,11 @@ def riemannian_gradient_flow(
     >>> from riemlin.losses import RegressionLoss
     >>> loss = RegressionLoss(np.eye(3), np.diag([3.0, 2.0, 1.0]))
     >>> res = riemannian_gradient_flow(np.diag([1.0, 1.0, 0.0]), loss, 2, [0.0, 20.0])
-    >>> res.status, round(float(res.loss[-1]), 10)
-    (0, 0.5)
+    >>> res.success, round(float(res.loss[-1]), 10)
+    (True, 0.5)
     """
-    if method not in ("dense", "manifold"):
-        raise ValueError(f"method must be 'dense' or 'manifold'; got {method!r}")
+    if formulation not in ("dense", "manifold"):
+        raise ValueError(f"formulation must be 'dense' or 'manifold'; got {formulation!r}")
     if integrator not in _INTEGRATORS:
         raise ValueError(f"integrator must be 'DOP853' or 'LSODA'; got {integrator!r}")
     t = check_times(t_eval)
@@ -483,7 +429,7 @@ def riemannian_gradient_flow(
     mode = _output_mode(output, m, n)
     nfev = 0
 
-    if method == "dense":
+    if formulation == "dense":
 
         def to_point(y):
             return _point_from_dense(y, m, n, kk)
@@ -554,7 +500,7 @@ def riemannian_gradient_flow(
     # time grows like 1/s_k: minutes instead of milliseconds. Stop at a hundred times
     # that point (about 2e3 evaluations per unit time), s_k / s_1 <= eps / (100 rtol).
     stiff_ratio = np.finfo(float).eps / (100.0 * rtol)
-    resolve = method == "manifold" and manifold.depth == 1
+    resolve = formulation == "manifold" and manifold.depth == 1
 
     def value_at(tt, p):
         value = loss.value(p)
@@ -576,7 +522,7 @@ def riemannian_gradient_flow(
                 f"loss of rank at t={tt:.6g}: s_min/s_max = {s[-1] / s[0]:.3g} <= "
                 f"eps / (100 rtol) = {stiff_ratio:.3g}: at depth 1 the factored coordinates "
                 "compute their velocities to a relative accuracy eps s_max / s_min only, "
-                "and from here the step size shrinks like s_min (method='dense' follows "
+                "and from here the step size shrinks like s_min (formulation='dense' follows "
                 "the matrix through the drop of rank)",
             )
         value_at(tt, to_point(y))
@@ -591,7 +537,7 @@ def riemannian_gradient_flow(
 
     def make_solver():
         options = dict(rtol=rtol, atol=atol, first_step=first_step, max_step=max_step)
-        if integrator == "LSODA" and method == "manifold":
+        if integrator == "LSODA" and formulation == "manifold":
             options["jac"] = guarded(jac)
         return _INTEGRATORS[integrator](guarded(rhs), t[0], y0, t[-1], **options)
 

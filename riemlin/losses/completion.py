@@ -1,4 +1,4 @@
-r"""Low-rank matrix completion at scale: :class:`CompletionLoss` and :func:`completion_problem`.
+r"""Low-rank matrix completion at scale: :class:`CompletionLoss` and :func:`random_completion`.
 
 The loss of matrix completion over the observed entries :math:`\Omega`,
 
@@ -24,11 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from riemlin._validation import as_generator, check_array, check_int, check_point, check_real_dtype
-from riemlin.ambient import ambient_shape, is_triple
-from riemlin.losses import is_point
-from riemlin.manifold import FixedRankPoint
+from riemlin.geometry.ambient import ambient_shape, is_triple
+from riemlin.geometry.manifold import FixedRankPoint, random_frame
+from riemlin.losses.regression import is_point
 
-__all__ = ["CompletionLineSearcher", "CompletionLoss", "completion_problem", "relative_error"]
+__all__ = ["CompletionLineSearcher", "CompletionLoss", "random_completion", "relative_error"]
 
 #: Entries per block of the row-wise dot products (the temporaries stay in cache).
 _CHUNK = 1 << 14
@@ -123,7 +123,7 @@ class CompletionLoss:
 
     See Also
     --------
-    completion_problem : A seeded synthetic problem with its ground truth.
+    random_completion : A seeded synthetic problem with its ground truth.
     CompletionLineSearcher : The exact linearized step, for pymanopt's solvers.
 
     References
@@ -352,8 +352,8 @@ class CompletionLoss:
         import pymanopt
         from pymanopt.manifolds import FixedRankEmbedded
 
-        from riemlin.manifold import FixedRankDeepLinear
-        from riemlin.problem import matrix_problem
+        from riemlin.geometry.manifold import FixedRankDeepLinear
+        from riemlin.geometry.problem import matrix_problem
 
         if isinstance(manifold, FixedRankDeepLinear):
             if (manifold.m, manifold.n) != self.shape:
@@ -485,7 +485,7 @@ class CompletionLineSearcher:
     --------
     >>> import pymanopt
     >>> from riemlin import FixedRankDeepLinear
-    >>> loss, truth = completion_problem(300, 200, 3, rng=0)
+    >>> loss, truth = random_completion(300, 200, 3, rng=0)
     >>> manifold = FixedRankDeepLinear(300, 200, 3, depth=2)
     >>> solver = pymanopt.optimizers.ConjugateGradient(
     ...     line_searcher=CompletionLineSearcher(loss), verbosity=0)
@@ -662,7 +662,7 @@ def _sample_entries(m: int, n: int, nnz: int, gen: np.random.Generator):
     return chosen // n, chosen % n
 
 
-def completion_problem(
+def random_completion(
     m: int,
     n: int,
     k: int,
@@ -713,7 +713,7 @@ def completion_problem(
 
     Examples
     --------
-    >>> loss, truth = completion_problem(300, 200, 3, rng=0)
+    >>> loss, truth = random_completion(300, 200, 3, rng=0)
     >>> loss.nnz == round(5 * 3 * (300 + 200 - 3))
     True
     >>> float(loss.value(truth))
@@ -736,8 +736,8 @@ def completion_problem(
             f"has only m*n = {m * n}; use oversampling <= {m * n / (k * (m + n - k)):.3g}"
         )
     gen = as_generator(rng)
-    u = np.linalg.qr(gen.standard_normal((m, k)))[0]
-    v = np.linalg.qr(gen.standard_normal((n, k)))[0]
+    u = random_frame(gen, m, k)
+    v = random_frame(gen, n, k)
     s = np.sqrt(m * n / k) * np.geomspace(float(condition), 1.0, k)
     truth = FixedRankPoint(u, s, np.ascontiguousarray(v.T))
     rows, cols = _sample_entries(m, n, nnz, gen)

@@ -24,7 +24,16 @@ from __future__ import annotations
 
 import numpy as np
 
-SUCCESS, FAILED, DIVERGED, RANK_LOST = 0, -1, -2, -3
+from riemlin.dynamics.result import Status
+
+__all__ = ["march", "guarded", "Breakdown", "MAX_STEPS", "WINDOW"]
+
+SUCCESS, FAILED, DIVERGED, RANK_LOST = (
+    Status.SUCCESS,
+    Status.INTEGRATOR_FAILED,
+    Status.DIVERGED,
+    Status.RANK_LOST,
+)
 
 #: A run whose last :data:`WINDOW` steps were so short on average that more than this
 #: many such steps would remain ends with status ``-1``.

@@ -2,17 +2,17 @@ r"""Gradient flow and gradient descent on the layers of a deep linear network.
 
 The overparameterized loss :math:`L^N(W_1, \dots, W_N) = L(W_N \cdots W_1)` has the
 layer gradients :math:`\nabla_{W_j} L^N = D\pi^*(\nabla L(W))_j` (see
-:func:`riemlin.factors.factor_gradient`). Its gradient flow conserves the imbalance
+:func:`riemlin.networks.factor_gradient`). Its gradient flow conserves the imbalance
 matrices :math:`D_j = W_{j+1}^\top W_{j+1} - W_j W_j^\top`; started from balanced layers,
-the product follows the Riemannian gradient flow of :mod:`riemlin.flows` (the
+the product follows the Riemannian gradient flow of :mod:`riemlin.dynamics.riemannian` (the
 equivalence theorem of Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505).
 Gradient *descent* changes the imbalance by exactly
 :math:`\eta^2 (G_{j+1}^\top G_{j+1} - G_j G_j^\top)` per step (``G_j`` the layer
 gradients; derived in the user guide, section "Gradient descent changes the imbalance
 by eta^2").
 
-These functions return the same :class:`riemlin.flows.FlowResult` as the Riemannian
-ones, with ``imbalance`` (the relative imbalance :func:`riemlin.factors.imbalance_norm`
+These functions return the same :class:`riemlin.dynamics.FlowResult` as the Riemannian
+ones, with ``imbalance`` (the relative imbalance :func:`riemlin.networks.imbalance_norm`
 over time), ``imbalance_drift`` (how far the imbalance matrices moved from their start)
 and the final ``factors`` filled in.
 """
@@ -22,23 +22,22 @@ from __future__ import annotations
 import numpy as np
 from scipy import integrate
 
-from riemlin._stepping import DIVERGED, RANK_LOST, SUCCESS, Breakdown, guarded, march
 from riemlin._validation import (
     check_factors,
-    check_gradient_shape,
     check_int,
-    check_loss,
-    check_loss_shape,
     check_positive,
     check_times,
     numerical_rank,
 )
-from riemlin.factors import _adjoint, _product, imbalance, imbalance_norm
-from riemlin.flows import FlowResult
+from riemlin.dynamics.result import FlowResult
+from riemlin.dynamics.stepping import DIVERGED, RANK_LOST, SUCCESS, Breakdown, guarded, march
+from riemlin.losses.base import check_gradient_shape, check_loss, check_loss_shape
+from riemlin.networks.balance import imbalance, imbalance_norm
+from riemlin.networks.chain import chain_adjoint, chain_product
 
 __all__ = ["factor_gradient_flow", "factor_gradient_descent"]
 
-_METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
+_INTEGRATORS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
 
 
 class _Layers:
@@ -67,13 +66,13 @@ class _Layers:
 
 def _result(times, losses, snapshots, layers, status, message, nfev):
     with np.errstate(over="ignore", invalid="ignore"):
-        Ws = np.array([_product(F) for F in snapshots])
+        Ws = np.array([chain_product(F) for F in snapshots])
         finite = [bool(np.all(np.isfinite(W))) for W in Ws]
         nan = np.full(min(Ws.shape[1:]), np.nan)  # a start that overflows has no SVD
         return FlowResult(
-            t=np.asarray(times, dtype=float),
-            loss=np.asarray(losses, dtype=float),
-            W=Ws,
+            t=times,
+            loss=losses,
+            matrices=Ws,
             status=status,
             message=message,
             nfev=nfev,
@@ -95,7 +94,7 @@ def _start(factors, loss):
     F = check_factors(factors)
     check_loss(loss)
     with np.errstate(over="ignore", invalid="ignore"):
-        W = _product(F)
+        W = chain_product(F)
     check_loss_shape(loss, W.shape, "the product of factors")
     if getattr(loss, "shape", None) is None and np.all(np.isfinite(W)):
         check_gradient_shape(loss.gradient(W), W.shape)
@@ -103,14 +102,14 @@ def _start(factors, loss):
 
 
 def _layer_gradients(factors, loss):
-    return _adjoint(factors, loss.gradient(_product(factors)))
+    return chain_adjoint(factors, loss.gradient(chain_product(factors)))
 
 
 def factor_gradient_flow(
     factors,
     loss,
     t_eval,
-    method: str = "DOP853",
+    integrator: str = "DOP853",
     rtol: float = 1e-9,
     atol: float = 1e-12,
     *,
@@ -128,8 +127,10 @@ def factor_gradient_flow(
         product (dense, sparse or low-rank gradients are all accepted).
     t_eval : array_like
         Strictly increasing output times; the flow starts at ``t_eval[0]``.
-    method : str, default "DOP853"
-        Any explicit or implicit method of :func:`scipy.integrate.solve_ivp`.
+    integrator : str, default "DOP853"
+        Any explicit or implicit integrator of :func:`scipy.integrate.solve_ivp` (as in
+        :func:`riemlin.riemannian_gradient_flow`, whose ``formulation`` picks the
+        coordinates and ``integrator`` the scheme).
     rtol, atol : float
         Tolerances of :func:`scipy.integrate.solve_ivp`.
     max_loss_ratio : float, default 1e8
@@ -143,7 +144,7 @@ def factor_gradient_flow(
         exact flow), ``factors`` the final layers. Status ``-2`` for a non-finite
         gradient or state or an exploding loss (also a start whose loss is not finite:
         a one-point result), ``-1`` when the integrator fails or would need more than
-        ``1e7`` further steps (:mod:`riemlin._stepping`); a single output time gives the
+        ``1e7`` further steps (:mod:`riemlin.dynamics.stepping`); a single output time gives the
         start.
 
     Raises
@@ -151,7 +152,7 @@ def factor_gradient_flow(
     ValueError, TypeError
         For bad arguments: layers that are not a list of finite real 2-D arrays whose
         shapes chain, a loss whose shape (or gradient at the start) does not fit their
-        product, bad ``t_eval``, ``method`` or tolerances.
+        product, bad ``t_eval``, ``integrator`` or tolerances.
 
     References
     ----------
@@ -170,8 +171,8 @@ def factor_gradient_flow(
     (0, 0.0)
     """
     t = check_times(t_eval)
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
+    if integrator not in _INTEGRATORS:
+        raise ValueError(f"integrator must be one of {_INTEGRATORS}; got {integrator!r}")
     rtol = check_positive(rtol, "rtol")
     atol = check_positive(atol, "atol")
     max_loss_ratio = check_positive(max_loss_ratio, "max_loss_ratio")
@@ -195,7 +196,7 @@ def factor_gradient_flow(
         return -layers.pack(grads)
 
     def value_at(tt, factors_):
-        value = loss.value(_product(factors_))
+        value = loss.value(chain_product(factors_))
         if not abs(value) <= limit:
             raise Breakdown(
                 DIVERGED, f"divergence at t={tt:.6g}: loss {value:.3g} above {limit:.3g}"
@@ -208,7 +209,7 @@ def factor_gradient_flow(
         snapshots.append(F)
 
     def make_solver():
-        solver = getattr(integrate, method)
+        solver = getattr(integrate, integrator)
         return solver(guarded(rhs), t[0], layers.pack(F0), t[-1], rtol=rtol, atol=atol)
 
     status, message = SUCCESS, "The flow reached the end of t_eval."
@@ -250,7 +251,7 @@ def factor_gradient_descent(
     record_every : int, default 1
         Record every ``record_every``-th iterate (the last one is always recorded).
         Each recorded iterate gets the diagnostics of
-        :class:`~riemlin.flows.FlowResult` (the product, its singular values, imbalance
+        :class:`~riemlin.dynamics.FlowResult` (the product, its singular values, imbalance
         norms that take an SVD per layer), which cost more than a step: about three
         steps at depth 100 with 64 x 64 layers. Record sparsely in long runs.
 
@@ -291,7 +292,7 @@ def factor_gradient_descent(
             grads = _layer_gradients(F, loss)
             nfev += 1
             F = [W_ - step * G_ for W_, G_ in zip(F, grads)]
-            W = _product(F)
+            W = chain_product(F)
             value = loss.value(W)
             if not all(np.all(np.isfinite(W_)) for W_ in F) or not np.all(np.isfinite(W)):
                 status = DIVERGED

@@ -3,7 +3,7 @@ r"""The pymanopt manifold :class:`FixedRankDeepLinear`.
 :math:`\mathcal M_k`, the ``m x n`` real matrices of rank ``k``, with the Riemannian
 metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F` that a
 depth-``N`` linear network induces on its end-to-end matrix (Bah, Rauhut, Terstiege,
-Westdickenberg, arXiv:1910.05505). The maths lives in :mod:`riemlin.metric`; this class
+Westdickenberg, arXiv:1910.05505). The maths lives in :mod:`riemlin.geometry.metric`; this class
 validates inputs and adapts it to pymanopt.
 """
 
@@ -14,9 +14,6 @@ import scipy.sparse as sp
 from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVector
 from pymanopt.manifolds.manifold import Manifold
 
-from riemlin import hessian as _hessian
-from riemlin import metric as _metric
-from riemlin import parametrization as _param
 from riemlin._validation import (
     as_generator,
     check_array,
@@ -24,14 +21,17 @@ from riemlin._validation import (
     check_point,
     check_shape,
 )
-from riemlin.ambient import (
+from riemlin.geometry import hessian as _hessian
+from riemlin.geometry import metric as _metric
+from riemlin.geometry import parametrization as _param
+from riemlin.geometry.ambient import (
     ambient_matmul,
     ambient_rmatmul,
     ambient_shape,
     ambient_to_dense,
 )
 
-__all__ = ["FixedRankDeepLinear", "FixedRankPoint", "FixedRankTangentVector"]
+__all__ = ["FixedRankDeepLinear", "FixedRankPoint", "FixedRankTangentVector", "random_frame"]
 
 #: Point type ``(u, s, vt)``, shared with pymanopt's ``FixedRankEmbedded``.
 FixedRankPoint = _FixedRankPoint
@@ -281,7 +281,7 @@ class FixedRankDeepLinear(Manifold):
         r"""Apply :math:`\mathcal A_W` to a tangent vector.
 
         ``(Up, M, Vp) -> (Up diag(c), K * M, Vp diag(c))``; see
-        :func:`riemlin.metric.apply_metric` for the formula.
+        :func:`riemlin.geometry.metric.apply_metric` for the formula.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
@@ -293,7 +293,7 @@ class FixedRankDeepLinear(Manifold):
         r"""Apply :math:`\mathcal A_W^{-1}` to a tangent vector.
 
         ``(Up, M, Vp) -> (Up diag(c)^{-1}, M / K, Vp diag(c)^{-1})``; see
-        :func:`riemlin.metric.apply_metric_inverse`.
+        :func:`riemlin.geometry.metric.apply_metric_inverse`.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
@@ -304,7 +304,7 @@ class FixedRankDeepLinear(Manifold):
     def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
         r"""The metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F`.
 
-        See :func:`riemlin.metric.metric_inner` for the formula in SVD coordinates.
+        See :func:`riemlin.geometry.metric.metric_inner` for the formula in SVD coordinates.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector_a, "tangent_vector_a")
@@ -371,8 +371,8 @@ class FixedRankDeepLinear(Manifold):
         :math:`(u, s, v^\top) \mapsto u\,\mathrm{diag}(s)\,v^\top` is ``xi``), so that
         :meth:`euclidean_to_riemannian_hessian` is exact for every smooth cost on
         :math:`\mathcal M_k`, not only for costs through the product; see
-        :func:`riemlin.parametrization.svd_derivative`. Pairs of singular values that
-        coincide to the relative gap :data:`riemlin.parametrization.COINCIDENT_GAP` get the
+        :func:`riemlin.geometry.parametrization.svd_derivative`. Pairs of singular values that
+        coincide to the relative gap :data:`riemlin.geometry.parametrization.COINCIDENT_GAP` get the
         bounded symmetric preimage instead.
 
         This differs from pymanopt's ``FixedRankEmbedded.embedding``, which returns the
@@ -444,14 +444,14 @@ class FixedRankDeepLinear(Manifold):
         cost through the product, of ``s`` alone, of the row or column space, of single
         singular vectors, or a mixture), the result is its exact Riemannian gradient
         :math:`\mathcal A_W(P_T \nabla F)` under ``g``: the embedded gradient comes from
-        :func:`riemlin.parametrization.representer`. The part of the data a cost through
+        :func:`riemlin.geometry.parametrization.representer`. The part of the data a cost through
         the product would produce takes a path with no division by :math:`s_j^2 - s_i^2`,
         so costs through the product stay accurate when singular values nearly coincide
         (unlike pymanopt's ``FixedRankEmbedded``); the rest is divided by the gaps of the
         singular values, and loses about ``log10(1 / gap)`` digits where they nearly
         coincide (the derivative of single singular vectors is that ill-conditioned). At
         pairs that coincide to the relative gap
-        :data:`riemlin.parametrization.COINCIDENT_GAP` the data of a general cost do not
+        :data:`riemlin.geometry.parametrization.COINCIDENT_GAP` the data of a general cost do not
         determine the gradient; there the value of a cost through the product is used.
 
         Parameters
@@ -510,7 +510,7 @@ class FixedRankDeepLinear(Manifold):
             f(W)[\xi]\bigr) + \Gamma_W(\xi; G),
 
         the embedded (Weingarten) Hessian mapped by :math:`\mathcal A_W` plus the change
-        of connection; see :mod:`riemlin.hessian` for the closed form and its derivation
+        of connection; see :mod:`riemlin.geometry.hessian` for the closed form and its derivation
         from the Riemannian submersion of balanced factors (user guide, "The Hessian under g").
         ``depth=1`` gives the embedded Hessian of Manopt's ``fixedrankembeddedfactory``.
         Cost :math:`O((m+n)k^2 + k^3\log N)` beyond the products of ``G`` and ``H_xi``
@@ -589,14 +589,14 @@ class FixedRankDeepLinear(Manifold):
         :math:`\operatorname{Hess}^g F = \mathcal A_W(\operatorname{Hess}^e F) +
         \Gamma_W` as in :meth:`riemannian_hessian_from_matrix`. The terms a cost through
         the product produces are removed in closed form
-        (:func:`riemlin.parametrization.product_hessian_terms`), and the rest of the
-        gradient data enters through :func:`riemlin.parametrization.rest_hessian`. The
+        (:func:`riemlin.geometry.parametrization.product_hessian_terms`), and the rest of the
+        gradient data enters through :func:`riemlin.geometry.parametrization.rest_hessian`. The
         derivative of the SVD is divided by the gaps of the singular values, so where two
         of them nearly coincide (relative gap ``delta``) the result carries relative
         errors of about ``eps / delta`` for costs through the product and up to
         ``eps / delta**3`` for costs of single singular vectors; for a cost written on
         ``W``, :func:`riemlin.matrix_problem` has no such loss. Pairs closer than
-        :data:`riemlin.parametrization.COINCIDENT_GAP` are treated as in
+        :data:`riemlin.geometry.parametrization.COINCIDENT_GAP` are treated as in
         :meth:`euclidean_to_riemannian_gradient`.
 
         Parameters
@@ -672,7 +672,7 @@ class FixedRankDeepLinear(Manifold):
         connections of ``g`` and of the embedded metric on :math:`\mathcal M_k` (zero
         at ``depth=1``); a curve is a ``g``-geodesic iff the tangential part of its
         acceleration equals :math:`-C(\dot W, \dot W)`. See
-        :func:`riemlin.hessian.connection_difference`. ``tangent_vector_b`` defaults to
+        :func:`riemlin.geometry.hessian.connection_difference`. ``tangent_vector_b`` defaults to
         ``tangent_vector_a``.
         """
         self._check_point(point)
@@ -759,8 +759,8 @@ class FixedRankDeepLinear(Manifold):
         spread = float(spread)
         if not np.isfinite(spread) or spread < 1:
             raise ValueError(f"spread must be a finite number >= 1; got {spread}")
-        u = _haar_stiefel(gen, self._m, self._k)
-        v = _haar_stiefel(gen, self._n, self._k)
+        u = random_frame(gen, self._m, self._k)
+        v = random_frame(gen, self._n, self._k)
         half = 0.5 * np.log(spread)
         s = np.ascontiguousarray(np.sort(np.exp(gen.uniform(-half, half, size=self._k)))[::-1])
         return FixedRankPoint(u, s, v.T)
@@ -805,8 +805,23 @@ class FixedRankDeepLinear(Manifold):
         return (u * s) @ vt
 
 
-def _haar_stiefel(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
-    # QR of a Gaussian matrix with the signs of R's diagonal fixed: Haar distributed.
+def random_frame(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """A Haar-distributed ``n x k`` matrix with orthonormal columns.
+
+    The QR factor of a Gaussian matrix, with the signs of ``R``'s diagonal made positive
+    (without the sign fix the distribution is not Haar: Mezzadri, "How to generate random
+    matrices from the classical compact groups", Notices AMS 54 (2007)).
+
+    Parameters
+    ----------
+    gen : numpy.random.Generator
+    n, k : int
+        Shape, ``k <= n``.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+    """
     Q, R = np.linalg.qr(gen.standard_normal((n, k)))
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
 
@@ -844,7 +859,7 @@ class _PointData:
 
     @property
     def hessian(self) -> _hessian.HessianWeights:
-        """The tables of :func:`riemlin.hessian.hessian_weights` (``O(k^3 log N)``, once).
+        """The tables of :func:`riemlin.geometry.hessian.hessian_weights` (``O(k^3 log N)``, once).
 
         Built at the normalized singular values ``s / lam`` with ``lam = 2^e >= s_max``
         the power of two just above ``s_max`` (so the normalization is exact): at the
@@ -868,7 +883,7 @@ class _PointData:
         return FixedRankTangentVector(*_metric.apply_metric_inverse(w, xi))
 
     def connection_difference(self, a, b) -> FixedRankTangentVector:
-        r"""``C(a, b)`` of :func:`riemlin.hessian.connection_difference`, overflow-free.
+        r"""``C(a, b)`` of :func:`riemlin.geometry.hessian.connection_difference`, overflow-free.
 
         ``C`` is homogeneous of degree ``-1`` in ``s`` (tables of degree
         ``1 + 2(N-2)/N``, each ``A^{-1}`` of degree ``-2(N-1)/N``), so
@@ -879,7 +894,7 @@ class _PointData:
         return FixedRankTangentVector(*(x / self._lam for x in out))
 
     def connection_term(self, u, vt, xi, GV, GtU) -> FixedRankTangentVector:
-        r"""``Gamma_W(xi; G)`` of :func:`riemlin.hessian.connection_term`, overflow-free.
+        r"""``Gamma_W(xi; G)`` of :func:`riemlin.geometry.hessian.connection_term`, overflow-free.
 
         Homogeneous of degree ``(N-2)/N`` in ``s`` (tables of degree ``1 + 2(N-2)/N``,
         ``A^{-1}`` of degree ``-2(N-1)/N``): ``Gamma_s = lam^{(N-2)/N} Gamma_{s/lam}``.
@@ -899,7 +914,7 @@ class _PointData:
         )
 
     def apply(self, xi) -> FixedRankTangentVector:
-        """``A_W(xi)`` (the formula of :func:`riemlin.metric.apply_metric`)."""
+        """``A_W(xi)`` (the formula of :func:`riemlin.geometry.metric.apply_metric`)."""
         Up, M, Vp = xi
         return FixedRankTangentVector(
             self.scale_columns(Up, inverse=False),

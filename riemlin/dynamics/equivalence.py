@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riemlin._validation import check_array, check_factors, check_positive, numerical_rank
-from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
-from riemlin.factors import _product, balanced_factors
-from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
+from riemlin.dynamics.layers import factor_gradient_descent, factor_gradient_flow
+from riemlin.dynamics.result import FlowResult
+from riemlin.dynamics.riemannian import riemannian_gradient_descent, riemannian_gradient_flow
+from riemlin.networks.balance import balanced_factors
+from riemlin.networks.chain import chain_product
 
 __all__ = ["Comparison", "DescentComparison", "compare_flows", "compare_descent"]
 
@@ -62,7 +64,7 @@ class Comparison:
     mismatch : ndarray
         :math:`\\|W_{fac}(t) - W_{riem}(t)\\|_F / \\|W_{fac}(t)\\|_F`.
     imbalance : ndarray
-        Relative imbalance of the layers (:func:`riemlin.factors.imbalance_norm`).
+        Relative imbalance of the layers (:func:`riemlin.networks.imbalance_norm`).
     imbalance_drift : ndarray
         Change of the imbalance matrices since ``t[0]`` (zero for the exact flow).
     distance_to_optimum : ndarray or None
@@ -201,7 +203,7 @@ def compare_flows(
     W0=None,
     widths=None,
     rng=None,
-    method: str = "manifold",
+    formulation: str = "manifold",
     rtol: float = 1e-10,
     atol: float = 1e-12,
 ) -> Comparison:
@@ -219,8 +221,8 @@ def compare_flows(
     W0, widths, rng : optional
         Instead of ``factors``: a start ``W0`` (matrix or point) and widths
         ``(d_0, ..., d_N)``; balanced layers are drawn with
-        :func:`riemlin.factors.balanced_factors`.
-    method : {"manifold", "dense"}
+        :func:`riemlin.networks.balanced_factors`.
+    formulation : {"manifold", "dense"}
         Integrator of the Riemannian flow (see :func:`riemlin.riemannian_gradient_flow`).
     rtol, atol : float
         Tolerances of both integrators.
@@ -250,7 +252,7 @@ def compare_flows(
     if loss is None or t_eval is None:
         raise TypeError("compare_flows needs a loss and t_eval")
     layers = _layers(factors, W0, widths, rng)
-    W_start = _product(layers)
+    W_start = chain_product(layers)
     k = _numerical_rank(W_start)
     if k == 0:
         raise ValueError(
@@ -263,7 +265,15 @@ def compare_flows(
     seconds_factor = time.perf_counter() - start
     start = time.perf_counter()
     riem = riemannian_gradient_flow(
-        W_start, loss, depth, t_eval, method=method, rtol=rtol, atol=atol, k=k, output="matrix"
+        W_start,
+        loss,
+        depth,
+        t_eval,
+        formulation=formulation,
+        rtol=rtol,
+        atol=atol,
+        k=k,
+        output="matrix",
     )
     seconds_riemannian = time.perf_counter() - start
     T = min(len(fac.t), len(riem.t))
@@ -398,7 +408,7 @@ def compare_descent(
             f"steps of t_end / round(t_end / step)); got {steps[steps > t_end]}"
         )
     layers = _layers(factors, W0, widths, rng)
-    W_start = _product(layers)
+    W_start = chain_product(layers)
     k = _numerical_rank(W_start)
     if k == 0:
         raise ValueError(

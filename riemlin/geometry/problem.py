@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pymanopt
 
-from riemlin.ambient import ambient_shape
-from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.geometry.ambient import ambient_shape
+from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 
 __all__ = ["matrix_problem", "record_gradient_norms"]
 

@@ -66,7 +66,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from riemlin.metric import rational_power
+from riemlin.geometry.metric import rational_power
 
 __all__ = [
     "HessianWeights",
@@ -158,7 +158,7 @@ def hessian_weights(s: np.ndarray, depth: int) -> HessianWeights:
     :math:`p = s^{2/N}`. :math:`F` is obtained as :math:`h_{N-2}(p_c, p_b, 0)` from the
     same powering (a zero point appended); the points are scaled by :math:`p_{\max}` to
     keep :math:`h` of order one, and the scale :math:`p_{\max}^{N-2}` restored through
-    :func:`riemlin.metric.rational_power`. Both tables are zero at ``depth = 1``.
+    :func:`riemlin.geometry.metric.rational_power`. Both tables are zero at ``depth = 1``.
 
     Parameters
     ----------

@@ -1,120 +1,20 @@
-r"""Losses on the end-to-end matrix :math:`W` and the protocol every flow accepts.
+r"""Losses on the end-to-end matrix :math:`W`: regression, a general matrix loss, and a
+low-rank target.
 
-The loss protocol
------------------
-A *loss* is any object with these four methods, where ``W`` is either a dense
-``(m, n)`` array or a point ``(u, s, vt)`` of :math:`\mathcal M_k` (thin SVD,
-``W = u diag(s) vt``):
-
-``value(W) -> float``
-    :math:`L(W)`.
-``gradient(W)``
-    The Euclidean gradient :math:`\nabla L(W)` as an *ambient matrix*: a dense
-    ``(m, n)`` array, a ``scipy.sparse`` matrix or a low-rank triple ``(U, S, V)``
-    with :math:`\nabla L = U S V^\top` (see :mod:`riemlin.ambient`).
-``gradient_matmul(W, B) -> ndarray``
-    :math:`\nabla L(W)\, B` for a thin ``(n, r)`` array ``B``.
-``gradient_rmatmul(W, A) -> ndarray``
-    :math:`\nabla L(W)^\top A` for a thin ``(m, r)`` array ``A``.
-
-Optionally also
-
-``gradient_products(W, B, A) -> (ndarray, ndarray)``
-    Both products :math:`(\nabla L(W) B, \nabla L(W)^\top A)` at once, for losses
-    that can share work between them (the residual of :class:`RegressionLoss`, the one
-    gradient evaluation of :class:`MatrixLoss`). The flows call it when it exists and
-    fall back to the two single products otherwise (:func:`gradient_products`).
-
-The Riemannian gradient on :math:`\mathcal M_k` needs only the two products with the
-singular vectors of ``W`` (user guide, chapter "SVD coordinates"), so a loss whose products are
-cheap at a point never makes the flows form an ``m x n`` array. Losses may also expose
-``shape`` (``(m, n)`` or ``None``). :class:`RegressionLoss` and :class:`MatrixLoss`
-implement the protocol; :func:`low_rank_target_loss` builds the large-scale example
-:math:`\tfrac12\|W - T\|_F^2` with a low-rank ``T``.
+They implement the loss protocol of :mod:`riemlin.losses.base`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from riemlin._validation import check_array, check_int
-from riemlin.ambient import ambient_matmul, ambient_rmatmul, ambient_shape, is_triple
+from riemlin.geometry.ambient import ambient_matmul, ambient_rmatmul, ambient_shape, is_triple
+from riemlin.losses.base import is_point, point_matrix
 
-__all__ = [
-    "Loss",
-    "MatrixLoss",
-    "RegressionLoss",
-    "gradient_products",
-    "low_rank_target_loss",
-    "is_point",
-    "point_matrix",
-]
-
-
-@runtime_checkable
-class Loss(Protocol):
-    """The loss protocol (see the module docstring)."""
-
-    def value(self, W) -> float: ...
-
-    def gradient(self, W): ...
-
-    def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray: ...
-
-    def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray: ...
-
-
-def gradient_products(loss, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Both products :math:`(\nabla L(W)\, B, \nabla L(W)^\top A)` of a protocol loss.
-
-    Calls ``loss.gradient_products`` when the loss has it (one shared evaluation),
-    otherwise ``loss.gradient_matmul`` and ``loss.gradient_rmatmul``.
-
-    Parameters
-    ----------
-    loss : loss protocol object
-        See the module docstring.
-    W : ndarray or FixedRankPoint
-        The point, dense ``(m, n)`` or ``(u, s, vt)``.
-    B : ndarray, shape (n, r)
-        Right factor.
-    A : ndarray, shape (m, q)
-        Left factor.
-
-    Returns
-    -------
-    GB : ndarray, shape (m, r)
-    GtA : ndarray, shape (n, q)
-    """
-    both = getattr(loss, "gradient_products", None)
-    if both is not None:
-        return both(W, B, A)
-    return loss.gradient_matmul(W, B), loss.gradient_rmatmul(W, A)
-
-
-def is_point(W) -> bool:
-    """Whether ``W`` is a point ``(u, s, vt)`` (a triple whose middle entry is 1-D).
-
-    A list of three 1-D rows is a nested-list ``3 x n`` matrix, not a point
-    (:func:`riemlin.ambient.is_triple`).
-    """
-    if not is_triple(W):
-        return False
-    try:
-        return np.ndim(W[1]) == 1
-    except ValueError:  # a ragged middle entry: meant as s, refused by the point checks
-        return True
-
-
-def point_matrix(W) -> np.ndarray:
-    """The dense matrix of ``W`` (an array, or a point ``(u, s, vt)``)."""
-    if is_point(W):
-        u, s, vt = W
-        return (u * s) @ vt
-    return np.asarray(W, dtype=float)
+__all__ = ["MatrixLoss", "RegressionLoss", "low_rank_target_loss"]
 
 
 class RegressionLoss:
