@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--samples", type=int, default=20, help="number of samples (default 20)")
     verify.add_argument("--seed", type=int, default=0, help="seed of the problem (default 0)")
-    verify.add_argument("--t-end", type=float, default=5.0, help="end time (default 5)")
+    verify.add_argument("--t-end", type=float, default=40.0, help="end time (default 40)")
     verify.add_argument(
         "--rtol", type=float, default=1e-10, help="integrator tolerance (default 1e-10)"
     )
@@ -244,15 +244,14 @@ def _check_verify(args) -> tuple[int, ...]:
 
 def _verify(args) -> int:
     from riemlin.dynamics.equivalence import compare_flows
-    from riemlin.losses import RegressionLoss
+    from riemlin.losses import random_regression
 
     ws = _check_verify(args)
     n, m = ws[0], ws[-1]
     rng = np.random.default_rng(args.seed)
-    X = rng.standard_normal((n, args.samples))
-    Y = rng.standard_normal((m, args.samples))
-    loss = RegressionLoss(X, Y)
-    W0 = 0.5 * rng.standard_normal((m, args.k)) @ rng.standard_normal((args.k, n)) / np.sqrt(n)
+    # the sweeps' problem; the start is small (entries of size 0.5 / sqrt(n)), so the flows
+    # travel from near the origin to the optimum over the time span
+    loss, W0 = random_regression(m, n, args.k, args.samples, rng, scale=0.5 * np.sqrt(args.k / n))
     t_eval = np.linspace(0.0, args.t_end, _VERIFY_TIMES)
     show = not args.json and sys.stderr.isatty()
     from tqdm import tqdm

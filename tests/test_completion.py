@@ -437,7 +437,7 @@ def test_searcher_is_copied_without_the_loss():
         ((None, 0.0), ValueError, "sufficient_decrease"),
         ((None, 1.0), ValueError, "sufficient_decrease"),
         ((None, 1e-4, 1.5), ValueError, "contraction_factor"),
-        ((None, 1e-4, True), ValueError, "contraction_factor"),
+        ((None, 1e-4, True), TypeError, "contraction_factor"),  # a bool is not a number
         ((None, 1e-4, 0.5, 0), ValueError, "max_iterations"),
     ],
 )

@@ -26,10 +26,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from riemlin._validation import check_positive
+from riemlin.dynamics.result import Status
+
 __all__ = ["Param", "RunKind", "KINDS", "register_kind", "draw_problem"]
 
-#: Status of a run that raised an exception (the flows use 0, -1, -2, -3).
-EXCEPTION = -4
+#: Status of a run that raised an exception (the flows end with the other statuses).
+EXCEPTION = Status.EXCEPTION
 
 
 @dataclass(frozen=True)
@@ -179,8 +182,7 @@ def _check_problem(p) -> None:
         raise ValueError(f"hidden = {p['hidden']} is below k = {p['k']}")
     if p["samples"] < p["n"]:
         raise ValueError(f"samples = {p['samples']} is below n = {p['n']} (X X^T singular)")
-    if not p["scale"] > 0:
-        raise ValueError(f"scale must be positive; got {p['scale']}")
+    check_positive(p["scale"], "scale")
     if not 0 < p["rank_tol"] < 1:
         raise ValueError(f"rank_tol must be in (0, 1); got {p['rank_tol']}")
 
@@ -210,17 +212,15 @@ def draw_problem(p: Mapping, seed: np.random.SeedSequence):
     W0 : ndarray, shape (m, n)
     layers : list of ndarray
     """
-    from riemlin.losses import RegressionLoss
+    from riemlin.losses import random_regression
     from riemlin.networks.balance import balanced_factors
 
     rng = np.random.default_rng(seed)
-    m, n, k, s = p["m"], p["n"], p["k"], p["samples"]
-    X = rng.standard_normal((n, s)) / np.sqrt(s)
-    Y = rng.standard_normal((m, s)) / np.sqrt(s)
-    W0 = p["scale"] * (rng.standard_normal((m, k)) @ rng.standard_normal((k, n))) / np.sqrt(k)
+    m, n = p["m"], p["n"]
+    loss, W0 = random_regression(m, n, p["k"], p["samples"], rng, scale=p["scale"])
     widths = (n,) + (p["hidden"],) * (p["depth"] - 1) + (m,)
     layers = balanced_factors(W0, widths, rng=rng)
-    return RegressionLoss(X, Y), W0, layers
+    return loss, W0, layers
 
 
 def _measure(W, factors, loss, p, loss0) -> dict:
@@ -260,8 +260,7 @@ _DESCENT = dict(
 
 def _check_descent(p) -> None:
     _check_problem(p)
-    if not p["step"] > 0:
-        raise ValueError(f"step must be positive; got {p['step']}")
+    check_positive(p["step"], "step")
 
 
 def _step_bound(loss, p, layers: bool) -> float:

@@ -20,6 +20,7 @@ from riemlin._validation import (
     check_int,
     check_point,
     check_shape,
+    numerical_rank,
 )
 from riemlin.geometry import hessian as _hessian
 from riemlin.geometry import metric as _metric
@@ -790,10 +791,10 @@ class FixedRankDeepLinear(Manifold):
         W = check_array(W, "W", shape=(self._m, self._n))
         u, s, vt = np.linalg.svd(W, full_matrices=False)
         k = self._k
-        tol = max(self._m, self._n) * np.finfo(float).eps * (s[0] if s.size else 0.0)
-        if not s[k - 1] > tol:
+        rank = numerical_rank(s, (self._m, self._n))
+        if rank < k:
             raise ValueError(
-                f"W has numerical rank {int(np.sum(s > tol))} < k={k} "
+                f"W has numerical rank {rank} < k={k} "
                 f"(singular values {s[: k + 1]}); a point of this manifold needs rank k"
             )
         return FixedRankPoint(u[:, :k], s[:k], vt[:k])

@@ -12,7 +12,12 @@ from riemlin.losses.completion import (
     random_completion,
     relative_error,
 )
-from riemlin.losses.regression import MatrixLoss, RegressionLoss, low_rank_target_loss
+from riemlin.losses.regression import (
+    MatrixLoss,
+    RegressionLoss,
+    low_rank_target_loss,
+    random_regression,
+)
 
 __all__ = [
     "Loss",
@@ -22,6 +27,7 @@ __all__ = [
     "RegressionLoss",
     "MatrixLoss",
     "low_rank_target_loss",
+    "random_regression",
     "CompletionLoss",
     "CompletionLineSearcher",
     "random_completion",

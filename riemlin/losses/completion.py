@@ -18,12 +18,18 @@ Absil, Linear Algebra Appl. 475 (2015)).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 
-from riemlin._validation import as_generator, check_array, check_int, check_point, check_real_dtype
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_int,
+    check_nonnegative,
+    check_point,
+    check_positive,
+    check_real_dtype,
+)
 from riemlin.geometry.ambient import ambient_shape, is_triple
 from riemlin.geometry.manifold import FixedRankPoint, random_frame
 from riemlin.losses.regression import is_point
@@ -507,11 +513,7 @@ class CompletionLineSearcher:
             (sufficient_decrease, "sufficient_decrease"),
             (contraction_factor, "contraction_factor"),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not 0.0 < value < 1.0
-            ):
+            if not check_positive(value, name) < 1.0:
                 raise ValueError(f"{name} must be a number in (0, 1); got {value!r}")
         self.loss = loss
         self.sufficient_decrease = float(sufficient_decrease)
@@ -722,13 +724,11 @@ def random_completion(
     m, n, k = check_int(m, "m"), check_int(n, "n"), check_int(k, "k")
     if k > min(m, n):
         raise ValueError(f"k must satisfy 1 <= k <= min(m, n) = {min(m, n)}; got k={k}")
-    for value, name, low in ((oversampling, "oversampling", 0.0), (condition, "condition", 1.0)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-            raise ValueError(f"{name} must be a positive number; got {value!r}")
-        if not (np.isfinite(value) and value >= low):
-            raise ValueError(f"{name} must be finite and >= {low}; got {value!r}")
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number; got {noise!r}")
+    oversampling = check_positive(oversampling, "oversampling")
+    condition = check_positive(condition, "condition")
+    if condition < 1:
+        raise ValueError(f"condition must be >= 1 (the ratio s_1 / s_k); got {condition!r}")
+    noise = check_nonnegative(noise, "noise")
     nnz = int(round(oversampling * k * (m + n - k)))
     if nnz > m * n:
         raise ValueError(

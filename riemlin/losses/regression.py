@@ -10,11 +10,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from riemlin._validation import check_array, check_int
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_int,
+    check_positive,
+    numerical_rank,
+)
 from riemlin.geometry.ambient import ambient_matmul, ambient_rmatmul, ambient_shape, is_triple
 from riemlin.losses.base import is_point, point_matrix
 
-__all__ = ["MatrixLoss", "RegressionLoss", "low_rank_target_loss"]
+__all__ = ["MatrixLoss", "RegressionLoss", "low_rank_target_loss", "random_regression"]
 
 
 class RegressionLoss:
@@ -85,8 +91,7 @@ class RegressionLoss:
         n = X.shape[0]
         # X = P diag(sig) R^T (thin): X X^T = P sig^2 P^T, without squaring the condition.
         P, sig, Rt = np.linalg.svd(X, full_matrices=False)
-        tol = max(X.shape) * np.finfo(float).eps * (sig[0] if sig.size else 0.0)
-        rank = int(np.sum(sig > tol))
+        rank = numerical_rank(sig, X.shape)
         if rank < n and not self._pinv:
             raise ValueError(
                 f"X X^T is singular: X has shape {X.shape} and numerical rank {rank} < n={n} "
@@ -374,3 +379,51 @@ def low_rank_target_loss(T) -> MatrixLoss:
         return np.asarray(W) - U @ S @ V.T
 
     return MatrixLoss(value, gradient, accepts_points=True, shape=(m, n))
+
+
+def random_regression(m: int, n: int, k: int, samples: int, rng=None, *, scale: float = 1.0):
+    r"""A seeded regression problem and a rank-``k`` start: the problem of riemlin's sweeps.
+
+    Draws, in this order from one generator, :math:`X \in \mathbb R^{n\times s}` and
+    :math:`Y \in \mathbb R^{m\times s}` with iid :math:`\mathcal N(0, 1/s)` entries
+    (:math:`s` = ``samples``, so :math:`X X^\top \approx I`), and the start
+    :math:`W_0 = \text{scale}\, G H / \sqrt k` with standard Gaussian
+    :math:`G \in \mathbb R^{m\times k}`, :math:`H \in \mathbb R^{k\times n}` (entries of
+    variance :math:`\text{scale}^2`, rank ``k``). A generator passed in keeps its state
+    after the draws, so callers can draw more from it (balanced layers over ``W0``).
+
+    Parameters
+    ----------
+    m, n : int
+        Output and input dimensions.
+    k : int
+        Rank of the start, ``1 <= k <= min(m, n)``.
+    samples : int
+        Number of samples ``s >= n`` (so that :math:`X X^\top` is invertible).
+    rng : None, int, SeedSequence or Generator
+    scale : float, default 1
+        Size of the start.
+
+    Returns
+    -------
+    loss : RegressionLoss
+    W0 : ndarray, shape (m, n)
+
+    Examples
+    --------
+    >>> loss, W0 = random_regression(4, 3, 2, 10, rng=0)
+    >>> W0.shape, int(np.linalg.matrix_rank(W0))
+    ((4, 3), 2)
+    """
+    m, n, k = check_int(m, "m"), check_int(n, "n"), check_int(k, "k")
+    samples = check_int(samples, "samples")
+    if k > min(m, n):
+        raise ValueError(f"k must satisfy 1 <= k <= min(m, n) = {min(m, n)}; got k={k}")
+    if samples < n:
+        raise ValueError(f"samples = {samples} is below n = {n} (X X^T would be singular)")
+    scale = check_positive(scale, "scale")
+    gen = as_generator(rng)
+    X = gen.standard_normal((n, samples)) / np.sqrt(samples)
+    Y = gen.standard_normal((m, samples)) / np.sqrt(samples)
+    W0 = scale * (gen.standard_normal((m, k)) @ gen.standard_normal((k, n))) / np.sqrt(k)
+    return RegressionLoss(X, Y), W0

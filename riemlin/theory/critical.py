@@ -144,7 +144,7 @@ def critical_points(loss: RegressionLoss, k: int, *, max_points: int = 10_000) -
     max_points = check_int(max_points, "max_points")
     B, Qinv = _whitening(loss)
     Pb, b, Qbt = np.linalg.svd(B, full_matrices=False)
-    r = int(np.sum(b > max(B.shape) * np.finfo(float).eps * (b[0] if b.size else 0.0)))
+    r = numerical_rank(b, B.shape)
     if k > r:
         raise ValueError(f"k={k} exceeds the rank r={r} of B = Y X^T (X X^T)^(-1/2)")
     gaps = -np.diff(b[: r + 1 if r < b.size else r]) / b[0]

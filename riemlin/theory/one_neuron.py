@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from riemlin._validation import check_factors, check_positive, final_matrix
+from riemlin._validation import check_factors, check_positive, final_matrix, numerical_rank
 from riemlin.losses import RegressionLoss
 from riemlin.networks.balance import is_balanced
 from riemlin.networks.chain import chain_product
@@ -63,7 +63,7 @@ def _target_pairs(loss):
         raise ValueError("loss must have whitened data (X X^T = I); see RegressionLoss")
     Phi = loss.target
     U, s, Vt = np.linalg.svd(Phi, full_matrices=False)
-    r = int(np.sum(s > max(Phi.shape) * np.finfo(float).eps * (s[0] if s.size else 0.0)))
+    r = numerical_rank(s, Phi.shape)
     if r == 0:
         raise ValueError("the target Y X^T is zero; every start is then attracted to 0")
     if r > 1 and np.any(-np.diff(s[:r]) <= 1e-10 * s[0]):

@@ -42,7 +42,7 @@ import numpy as np
 from scipy.integrate import DOP853, quad
 from scipy.optimize import brentq
 
-from riemlin._validation import check_array, check_factors, check_int
+from riemlin._validation import check_array, check_factors, check_int, numerical_rank
 from riemlin.dynamics.stepping import guarded, march
 from riemlin.losses import RegressionLoss
 from riemlin.networks.balance import is_balanced
@@ -378,7 +378,7 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
     Phi = _target(target, (u0.size, v0.size))
     d = _Direction(Phi, u0, v0)
     s = d.s
-    r = int(np.sum(s > max(Phi.shape) * np.finfo(float).eps * s[0])) if s[0] > 0 else 0
+    r = numerical_rank(s, Phi.shape)
     if r == 0:
         raise ValueError("target: Phi is zero; every start is then attracted to 0")
     if np.any(-np.diff(s[:r]) <= 1e-10 * s[0]):
