@@ -480,3 +480,15 @@ def test_line_searcher_with_fixed_rank_embedded():
     x0 = loss.initial_point(k, rng=1)
     res = opt.run(loss.problem(FixedRankEmbedded(m, m, k)), initial_point=x0)
     assert relative_error(res.point, truth) < 1e-6
+
+
+def test_problem_refuses_a_manifold_of_another_shape():
+    """Both manifold classes: riemlin's at once, pymanopt's (no public shape) at the first
+    evaluation, with a ValueError that says both shapes."""
+    loss, _ = random_completion(20, 15, 2, oversampling=2.0, rng=0)
+    with pytest.raises(ValueError, match="21x15 but the loss is 20x15"):
+        loss.problem(FixedRankDeepLinear(21, 15, 2))
+    problem = loss.problem(FixedRankEmbedded(21, 15, 2))
+    x = FixedRankDeepLinear(21, 15, 2, rng=1).random_point()
+    with pytest.raises(ValueError, match="21x15 but the loss is 20x15"):
+        problem.cost(x)

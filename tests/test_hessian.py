@@ -301,7 +301,7 @@ def test_connection_difference_is_metric_compatible(depth):
     along a curve, applied to projected fields, by central differences."""
     manifold, x, _, _ = setup(7, 5, 3, depth, seed=5)
     xi, a, b = (manifold.random_tangent_vector(x, rng=i) for i in range(3))
-    A, B = manifold._low_rank(x, a), manifold._low_rank(x, b)
+    A, B = manifold.tangent_to_low_rank(x, a), manifold.tangent_to_low_rank(x, b)
 
     def g_along(t):
         p = manifold.retraction(x, t * xi)

@@ -108,6 +108,7 @@ from riemlin.dynamics.stepping import (
 )
 from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.geometry.metric import apply_metric, metric_weights
+from riemlin.geometry.tangent import project_products
 from riemlin.losses.base import check_loss, check_loss_shape, gradient_products, is_point
 
 __all__ = ["riemannian_gradient", "riemannian_gradient_flow", "riemannian_gradient_descent"]
@@ -125,8 +126,7 @@ def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRank
     """
     u, s, vt = point
     GV, GtU = gradient_products(loss, point, vt.T, u)
-    M = u.T @ GV
-    proj = (GV - u @ M, M, GtU - vt.T @ M.T)
+    proj = project_products(u, vt, GV, GtU)
     return FixedRankTangentVector(*apply_metric(metric_weights(s, manifold.depth), proj))
 
 

@@ -25,6 +25,7 @@ from riemlin._validation import (
 from riemlin.geometry import hessian as _hessian
 from riemlin.geometry import metric as _metric
 from riemlin.geometry import parametrization as _param
+from riemlin.geometry import tangent as _tangent
 from riemlin.geometry.ambient import (
     ambient_matmul,
     ambient_rmatmul,
@@ -348,19 +349,13 @@ class FixedRankDeepLinear(Manifold):
 
     @staticmethod
     def _project(point, vector) -> FixedRankTangentVector:
-        u, _, vt = point
-        ZV = ambient_matmul(vector, vt.T)
-        ZtU = ambient_rmatmul(vector, u)
-        M = u.T @ ZV
-        return FixedRankTangentVector(ZV - u @ M, M, ZtU - vt.T @ M.T)
+        return FixedRankTangentVector(*_tangent.project(point, vector))
 
     def to_tangent_space(self, point, vector) -> FixedRankTangentVector:
         """Re-impose ``u^T Up = 0`` and ``vt Vp = 0`` on a near-tangent ``(Up, M, Vp)``."""
         self._check_point(point)
         self._check_tangent(vector, "vector", scan=True)
-        u, _, vt = point
-        Up, M, Vp = vector
-        return FixedRankTangentVector(Up - u @ (u.T @ Up), M, Vp - vt.T @ (vt @ Vp))
+        return FixedRankTangentVector(*_tangent.to_tangent_space(point, vector))
 
     def embedding(self, point, tangent_vector):
         r"""The tangent vector as a direction ``(du, ds, dvt)`` in the space of ``(u, s, vt)``.
@@ -409,23 +404,13 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        return self._low_rank(point, tangent_vector)
-
-    @staticmethod
-    def _low_rank(point, tangent_vector):
-        # (U, S, V) with U @ S @ V.T = u M vt + Up vt + u Vp^T
-        u, _, vt = point
-        Up, M, Vp = tangent_vector
-        k = M.shape[0]
-        return np.hstack((u @ M + Up, u)), np.eye(2 * k), np.hstack((vt.T, Vp))
+        return _tangent.tangent_low_rank(point, tangent_vector)
 
     def tangent_to_matrix(self, point, tangent_vector) -> np.ndarray:
         """The dense ``m x n`` matrix ``u M vt + Up vt + u Vp^T`` of a tangent vector."""
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        u, _, vt = point
-        Up, M, Vp = tangent_vector
-        return (u @ M + Up) @ vt + u @ Vp.T
+        return _tangent.tangent_matrix(point, tangent_vector)
 
     def zero_vector(self, point) -> FixedRankTangentVector:
         """The zero tangent vector."""
@@ -691,14 +676,10 @@ class FixedRankDeepLinear(Manifold):
     def retraction(self, point, tangent_vector) -> FixedRankPoint:
         r"""Metric-projection retraction: the rank-``k`` truncated SVD of ``W + xi``.
 
-        ``W + xi = [u, Up] [[S + M, I], [I, 0]] [v, Vp]^T``. Following Manopt's current
-        ``fixedrankembeddedfactory`` (the 2019 revision by E. Levin), the QR
-        factorizations are taken of ``[u, Up]`` and ``[v, Vp]`` rather than of ``Up``
-        and ``Vp`` alone, which keeps the new factors orthonormal even when ``Up``,
-        ``Vp`` are ill-conditioned or not exactly orthogonal to ``u``, ``v``. Cost
-        :math:`O((m+n)k^2)`. The retraction is second order for the embedded metric
-        (Absil and Malick 2012) and first order for ``g`` when ``depth > 1``. With
-        ``retraction="second_order"`` the step is first corrected to
+        :func:`riemlin.geometry.tangent.metric_projection` (Manopt's current QR of
+        ``[u, Up]`` and ``[v, Vp]``), at :math:`O((m+n)k^2)`. The retraction is second
+        order for the embedded metric (Absil and Malick 2012) and first order for ``g``
+        when ``depth > 1``. With ``retraction="second_order"`` the step is first corrected to
         :math:`\xi - \tfrac12 C(\xi,\xi)` (:meth:`connection_difference`): the curve
         :math:`t\mapsto R(t\xi)` then has tangential acceleration
         :math:`-C(\xi,\xi)` at ``t = 0``, i.e. zero ``g``-covariant acceleration, so the
@@ -711,25 +692,10 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        u, s, vt = point
         if self._retraction == "second_order" and self._depth > 1:
             C = self._connection_difference(point, tangent_vector, tangent_vector)
             tangent_vector = tangent_vector - 0.5 * C
-        Up, M, Vp = tangent_vector
-        k = self._k
-        Qu, Ru = np.linalg.qr(np.hstack((u, Up)))
-        Qv, Rv = np.linalg.qr(np.hstack((vt.T, Vp)))
-        core = np.zeros((2 * k, 2 * k))
-        core[:k, :k] = np.diag(s) + M
-        core[:k, k:] = np.eye(k)
-        core[k:, :k] = np.eye(k)
-        Uc, Sc, Vct = np.linalg.svd(Ru @ core @ Rv.T)
-        if not Sc[k - 1] > max(2 * k, 1) * np.finfo(float).eps * Sc[0]:
-            raise ValueError(
-                f"retraction: W + tangent_vector has numerical rank below k={k} "
-                f"(singular values {Sc[: k + 1]}); take a shorter step"
-            )
-        return FixedRankPoint(Qu @ Uc[:, :k], Sc[:k], (Qv @ Vct[:k].T).T)
+        return FixedRankPoint(*_tangent.metric_projection(point, tangent_vector))
 
     def transport(self, point_a, point_b, tangent_vector_a) -> FixedRankTangentVector:
         """Vector transport by Frobenius projection onto the tangent space at ``point_b``.
@@ -740,7 +706,7 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
         self._check_tangent(tangent_vector_a, "tangent_vector_a", scan=True)
-        return self._project(point_b, self._low_rank(point_a, tangent_vector_a))
+        return self._project(point_b, _tangent.tangent_low_rank(point_a, tangent_vector_a))
 
     # ------------------------------------------------------------------ sampling
     def random_point(self, rng=None, *, spread: float = 10.0) -> FixedRankPoint:
@@ -840,13 +806,7 @@ def _all_finite(arrays) -> bool:
 
 class _PointData:
     """Per-point cache: the metric weights, the Hessian tables (built on first use) and
-    the column weights laid out flat.
-
-    Scaling the columns of a C-ordered ``(m, k)`` array by broadcasting runs an inner
-    loop of length ``k`` per row, several times slower than scaling by a number; a flat
-    multiply by ``c`` tiled to length ``m k`` runs at full memory speed. The tiles cost
-    the memory of one tangent vector and are built on first use.
-    """
+    the column weights laid out flat (:func:`riemlin.geometry.metric.scale_columns`)."""
 
     __slots__ = ("s_bytes", "weights", "_tiles", "_s", "_depth", "_hessian")
 
@@ -906,30 +866,18 @@ class _PointData:
         return FixedRankTangentVector(*(scale * x for x in out))
 
     def apply_inverse(self, xi) -> FixedRankTangentVector:
-        """``A_W^{-1}(xi)``."""
-        Up, M, Vp = xi
+        """``A_W^{-1}(xi)`` (:func:`riemlin.geometry.metric.apply_metric_inverse`)."""
         return FixedRankTangentVector(
-            self.scale_columns(Up, inverse=True),
-            M / self.weights.K,
-            self.scale_columns(Vp, inverse=True),
+            *_metric.apply_metric_inverse(self.weights, xi, tiles=self._tiles)
         )
 
     def apply(self, xi) -> FixedRankTangentVector:
-        """``A_W(xi)`` (the formula of :func:`riemlin.geometry.metric.apply_metric`)."""
-        Up, M, Vp = xi
-        return FixedRankTangentVector(
-            self.scale_columns(Up, inverse=False),
-            self.weights.K * M,
-            self.scale_columns(Vp, inverse=False),
-        )
+        """``A_W(xi)`` (:func:`riemlin.geometry.metric.apply_metric`)."""
+        return FixedRankTangentVector(*_metric.apply_metric(self.weights, xi, tiles=self._tiles))
 
     def scale_columns(self, A: np.ndarray, inverse: bool) -> np.ndarray:
-        c = self.weights.c
-        rows = A.shape[0]
-        if not A.flags.c_contiguous:
-            return A / c if inverse else A * c
-        key = (rows, inverse)
-        tile = self._tiles.get(key)
-        if tile is None:
-            tile = self._tiles[key] = np.tile(1.0 / c if inverse else c, rows)
-        return (A.reshape(-1) * tile).reshape(A.shape)
+        """``A diag(c)`` or ``A diag(c)^{-1}`` with this point's tiles.
+
+        See :func:`riemlin.geometry.metric.scale_columns`.
+        """
+        return _metric.scale_columns(A, self.weights.c, inverse=inverse, tiles=self._tiles)

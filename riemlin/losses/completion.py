@@ -374,13 +374,15 @@ class CompletionLoss:
                 point_arguments=True,
             )
         if isinstance(manifold, FixedRankEmbedded):
-            if (manifold._m, manifold._n) != self.shape:
-                raise ValueError(
-                    f"manifold is {manifold._m}x{manifold._n} but the loss is {self._m}x{self._n}"
-                )
+            # pymanopt's class has no public shape: the first point's shape is checked
 
             @pymanopt.function.numpy(manifold)
             def cost(u, s, vt):
+                if (u.shape[0], vt.shape[1]) != self.shape:
+                    raise ValueError(
+                        f"manifold is {u.shape[0]}x{vt.shape[1]} but the loss is "
+                        f"{self._m}x{self._n}"
+                    )
                 return self.value(FixedRankPoint(u, s, vt))
 
             @pymanopt.function.numpy(manifold)
