@@ -3,7 +3,8 @@ r"""Derivative checks that work for any pymanopt manifold.
 pymanopt's ``check_gradient`` and ``check_hessian`` crash with NumPy >= 2.4 and always
 draw a figure. These replacements return result objects and draw only when asked.
 
-Taylor remainder test (Absil, Mahony, Sepulchre 2008, Sec. 4; Boumal 2023, Sec. 4.8):
+Taylor remainder test (Absil, Mahony, Sepulchre 2008, chapter 4; Boumal 2023, sections 4.8
+and 6.8):
 along a retraction curve :math:`c(t) = R_x(t\xi)`,
 
 .. math::
@@ -36,6 +37,7 @@ __all__ = [
     "check_gradient",
     "check_hessian",
     "fit_slope",
+    "loglog_slope",
     "draw_point",
     "draw_tangent",
     "tangent_residual",
@@ -63,6 +65,24 @@ def draw_tangent(manifold, x, gen):
         return manifold.random_tangent_vector(x)
 
 
+def loglog_slope(x, y) -> tuple[float, float]:
+    """Least-squares slope of ``log10 y`` against ``log10 x``, and the residual sum of squares.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positive values, at least two.
+
+    Returns
+    -------
+    slope : float
+    residual : float
+        Sum of squared residuals of the fit in ``log10`` units (0 for two points).
+    """
+    coef, res, *_ = np.polyfit(np.log10(x), np.log10(y), 1, full=True)
+    return float(coef[0]), float(res[0]) if len(res) else 0.0
+
+
 def fit_slope(steps, remainders, floor: float, window: int = 6):
     """Slope of ``log remainder`` vs ``log step`` on the most linear window above ``floor``.
 
@@ -76,11 +96,9 @@ def fit_slope(steps, remainders, floor: float, window: int = 6):
     for i in range(len(steps) - window + 1):
         if not ok[i : i + window].all():
             continue
-        x, y = np.log10(steps[i : i + window]), np.log10(rem[i : i + window])
-        coef, res, *_ = np.polyfit(x, y, 1, full=True)
-        resid = float(res[0]) if len(res) else 0.0
+        slope, resid = loglog_slope(steps[i : i + window], rem[i : i + window])
         if resid < best[0]:
-            best = (resid, float(coef[0]), (i, i + window))
+            best = (resid, slope, (i, i + window))
     return best[1], best[2]
 
 

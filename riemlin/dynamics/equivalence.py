@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riemlin._validation import check_array, check_factors, check_positive, numerical_rank
+from riemlin.diagnostics.derivatives import loglog_slope
 from riemlin.dynamics.layers import factor_gradient_descent, factor_gradient_flow
 from riemlin.dynamics.result import FlowResult
 from riemlin.dynamics.riemannian import riemannian_gradient_descent, riemannian_gradient_flow
@@ -440,7 +441,7 @@ def compare_descent(
         ok = np.isfinite(values) & (values > 0)
         if len(np.unique(used[ok])) < 2:
             return float("nan")
-        return float(np.polyfit(np.log(used[ok]), np.log(values[ok]), 1)[0])
+        return loglog_slope(used[ok], values[ok])[0]
 
     return DescentComparison(
         steps=used,
