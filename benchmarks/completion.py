@@ -1,6 +1,6 @@
-"""Low-rank matrix completion with pymanopt's ConjugateGradient (issue 9, part 1).
+"""Low-rank matrix completion with pymanopt's ConjugateGradient.
 
-:func:`riemlin.completion_problem` at ``m = n = 50000``, ``k = 10`` (about
+:func:`riemlin.random_completion` at ``m = n = 50000``, ``k = 10`` (about
 ``5 k (m + n - k)`` = 5.0e6 observed entries), spectral start
 (:meth:`~riemlin.CompletionLoss.initial_point`), ConjugateGradient with
 :class:`riemlin.CompletionLineSearcher` on ``FixedRankDeepLinear`` at depths 1, 2 and 4
@@ -40,8 +40,8 @@ import pymanopt
 from pymanopt.manifolds import FixedRankEmbedded
 
 from benchmarks._timing import compare
-from riemlin import FixedRankDeepLinear, completion_problem
-from riemlin.completion import CompletionLineSearcher, relative_error
+from riemlin import FixedRankDeepLinear, random_completion
+from riemlin.losses.completion import CompletionLineSearcher, relative_error
 
 TARGET = 1e-6
 
@@ -128,7 +128,7 @@ def run(quick: bool = False) -> list[dict]:
     )
     size = f"{m}x{m} k={k}"
     begin = time.perf_counter()
-    loss, truth = completion_problem(m, m, k, rng=0)
+    loss, truth = random_completion(m, m, k, rng=0)
     x0 = loss.initial_point(k, rng=1)
     setup = time.perf_counter() - begin
     dense_bytes = m * m * 8
@@ -189,7 +189,7 @@ def run(quick: bool = False) -> list[dict]:
         )
 
     # pymanopt's FixedRankEmbedded as shipped (dense U S V^T in transport), smaller size.
-    loss_s, _ = completion_problem(small, small, k, rng=2)
+    loss_s, _ = random_completion(small, small, k, rng=2)
     x0_s = loss_s.initial_point(k, rng=3)
     per_small = _per_iteration(
         loss_s,
@@ -227,7 +227,7 @@ def run(quick: bool = False) -> list[dict]:
 def _line_search_rows(quick: bool) -> list[dict]:
     """CG iterations to TARGET with pymanopt's default line search vs CompletionLineSearcher."""
     m, k, cap = (200, 2, 300) if quick else (1000, 10, 2000)
-    loss, truth = completion_problem(m, m, k, rng=4)
+    loss, truth = random_completion(m, m, k, rng=4)
     x0 = loss.initial_point(k, rng=5)
     rows = []
     for depth in (1, 4):

@@ -1,4 +1,4 @@
-"""Deep networks: Riemannian descent on ``M_k`` vs gradient descent on the layers (issue 9).
+"""Deep networks: Riemannian descent on ``M_k`` vs gradient descent on the layers.
 
 Regression ``L(W) = 1/2 ||W X - Y||_F^2`` with ``m = n = 64``, 256 samples and a rank-16
 target; ``k = 8``; balanced layers of hidden width 64 at depths 10, 30 and 100 from one
@@ -40,8 +40,8 @@ import time
 import numpy as np
 
 from riemlin import RegressionLoss, balanced_factors
-from riemlin.factor_flows import factor_gradient_descent
-from riemlin.flows import riemannian_gradient_descent
+from riemlin.dynamics.layers import factor_gradient_descent
+from riemlin.dynamics.riemannian import riemannian_gradient_descent
 
 try:
     import torch

@@ -1,4 +1,4 @@
-"""Layer flow vs Riemannian flow for a deep, narrow network (issue 5).
+"""Layer flow vs Riemannian flow for a deep, narrow network.
 
 Depth 20, hidden widths 50, ``m = n = 30``, a rank-5 balanced start: the gradient flow of
 the 20 layers (``20 * 50 * 50`` unknowns, DOP853) against the Riemannian flow on ``M_5``
@@ -16,7 +16,7 @@ runs at its stability limit (about 1000 steps of 12 stages) on either side.
   flow's tolerance, ``rtol = 1e-8``, ``atol = 1e-10``. The layer flow cannot take that
   route: a Jacobian of its 48000 unknowns is a 48000 x 48000 matrix (18 GB). LSODA is
   the faster Riemannian integrator with single-threaded BLAS, DOP853 with threaded BLAS
-  on a busy machine (measured; see :mod:`riemlin.flows`).
+  on a busy machine (measured; see :mod:`riemlin.dynamics.riemannian`).
 * Second row: DOP853 on both sides. At equal ``rtol`` the factored DOP853 run is the less
   accurate one (measured: error ``3e-9`` against ``5e-10`` at ``rtol = 1e-8``), so it
   runs ten times tighter (``rtol = 1e-9``, ``atol = 1e-11``).
@@ -34,8 +34,8 @@ import time
 import numpy as np
 
 from riemlin import RegressionLoss, balanced_factors, product
-from riemlin.factor_flows import factor_gradient_flow
-from riemlin.flows import riemannian_gradient_flow
+from riemlin.dynamics.layers import factor_gradient_flow
+from riemlin.dynamics.riemannian import riemannian_gradient_flow
 
 FACTOR = {"integrator": "DOP853", "rtol": 1e-8, "atol": 1e-10}
 RIEMANNIAN = {
@@ -58,7 +58,9 @@ def run(quick: bool = False) -> list[dict]:
     W0 = rng.standard_normal((m, k)) @ rng.standard_normal((k, m)) / m
     layers = balanced_factors(W0, (m,) + (hidden,) * (depth - 1) + (m,), rng=1)
     t = [0.0, t_end]
-    ref = riemannian_gradient_flow(W0, loss, depth, t, method="manifold", rtol=1e-12, atol=1e-14)
+    ref = riemannian_gradient_flow(
+        W0, loss, depth, t, formulation="manifold", rtol=1e-12, atol=1e-14
+    )
     W_ref = ref.W[-1]
 
     runs = {

@@ -1,4 +1,4 @@
-"""Layer maps of riemlin.factors (issue 4): O(N) cost of ``product_adjoint``.
+"""Layer maps of riemlin.networks: O(N) cost of ``product_adjoint``.
 
 ``product_adjoint`` at widths ``d`` (all layers ``d x d``) and depths 25, 50 and 100,
 timed interleaved in one run. With prefix and suffix products the cost is about
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks._timing import compare
-from riemlin.factors import product_adjoint
+from riemlin.networks import product_adjoint
 
 
 def _factors(d, depth, seed=0):

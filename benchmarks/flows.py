@@ -1,6 +1,6 @@
-"""The on-manifold flow integrator at large sizes (issue 5).
+"""The on-manifold flow integrator at large sizes.
 
-* Peak memory of ``riemannian_gradient_flow(method="manifold")`` at ``m = n = 20000``,
+* Peak memory of ``riemannian_gradient_flow(formulation="manifold")`` at ``m = n = 20000``,
   ``k = 10``, depth 3, on ``L(W) = 1/2 ||W - T||_F^2`` with a rank-10 target ``T`` given
   as a triple (:func:`riemlin.low_rank_target_loss`, whose gradient ``W - T`` is returned
   in low-rank form). The ratio is the traced peak (tracemalloc) over the size of one

@@ -1,4 +1,4 @@
-"""Metric kernels of FixedRankDeepLinear against pymanopt's FixedRankEmbedded (issue 3).
+"""Metric kernels of FixedRankDeepLinear against pymanopt's FixedRankEmbedded.
 
 Compared, on the same point and tangent vectors:
 

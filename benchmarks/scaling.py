@@ -1,4 +1,4 @@
-"""Scaling of one Riemannian iteration on the completion loss (issue 9, part 4).
+"""Scaling of one Riemannian iteration on the completion loss.
 
 One iteration = residual and sparse gradient at a point (:class:`riemlin.CompletionLoss`),
 the Riemannian gradient :math:`\\mathcal A_W(P_T\\nabla L)` and the retraction of a step
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._timing import compare
-from riemlin import FixedRankDeepLinear, completion_problem
+from riemlin import FixedRankDeepLinear, random_completion
 
 
 def _iteration(loss, manifold, points):
@@ -47,7 +47,7 @@ def _sweep(configs, repeat):
     """Seconds per iteration for each ``(m, k, oversampling)``, interleaved."""
     functions, sizes = {}, {}
     for m, k, over in configs:
-        loss, _ = completion_problem(m, m, k, oversampling=over, rng=0)
+        loss, _ = random_completion(m, m, k, oversampling=over, rng=0)
         manifold = FixedRankDeepLinear(m, m, k, depth=3, rng=1)
         points = [manifold.random_point(), manifold.random_point()]
         key = (m, k, over)

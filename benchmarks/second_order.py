@@ -1,4 +1,4 @@
-"""TrustRegions with the exact Hessian vs ConjugateGradient on ``M_k`` (issue 6).
+"""TrustRegions with the exact Hessian vs ConjugateGradient on ``M_k``.
 
 ``f(W) = 1/2 ||W - B||_F^2`` with ``B`` a rank-8 matrix with decaying singular values
 plus small noise, on ``FixedRankDeepLinear(500, 400, 5, depth=3)``: iterations and seconds

@@ -1,11 +1,15 @@
-"""Sphinx configuration for the riemlin documentation (build: sphinx-build -W -b html docs out)."""
+"""Sphinx configuration for the riemlin documentation (build: sphinx-build -W -b html docs out).
+
+The gallery runs every example at full size unless ``RIEMLIN_FAST=1`` is set in the
+environment; the test suite sets it (``tests/test_docs.py``) to build quickly, the
+published documentation does not.
+"""
 
 import os
 import sys
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("RIEMLIN_FAST", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import riemlin  # noqa: E402
@@ -40,6 +44,10 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "download_all_examples": False,
     "remove_config_comments": True,
+    # Re-run every example on every build: the generated pages live in the source tree
+    # (docs/auto_examples), and a build in fast mode (RIEMLIN_FAST=1, the test suite)
+    # must never leave its small figures behind for a full build to reuse.
+    "run_stale_examples": True,
 }
 
 html_theme = "furo"

@@ -5,7 +5,7 @@ Balancedness, and what breaks without it
 The equivalence theorem (Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505) has
 one hypothesis on the layers: they start *balanced*,
 ``W_{j+1}^T W_{j+1} = W_j W_j^T`` for ``j = 1..N-1``. The gradient flow of the layers
-conserves each imbalance matrix ``D_j = W_{j+1}^T W_{j+1} - W_j W_j^T``, so a balanced
+conserves each imbalance matrix ``Delta_j = W_{j+1}^T W_{j+1} - W_j W_j^T``, so a balanced
 start stays balanced, and then ``Dpi Dpi^* = A_W``: the product follows the Riemannian
 gradient flow on ``M_k`` and keeps rank ``k``.
 
@@ -49,11 +49,11 @@ print(f"optimum on rank <= 2: {L_k:.6f};  on rank <= 4 (the bottleneck): {L_full
 # %%
 # Changing the imbalance without changing the product
 # ---------------------------------------------------
-# Insert ``G_j G_j^{-1}`` between layers ``j`` and ``j + 1``: ``W_j -> G_j W_j``,
-# ``W_{j+1} -> W_{j+1} G_j^{-1}``. The product is unchanged. An orthogonal ``G_j`` is a
-# symmetry of the network (it keeps the layers balanced); a symmetric positive
-# ``G_j = exp(eps A_j)`` rescales the hidden units and makes the layers unbalanced by an
-# amount proportional to ``eps``.
+# Insert ``O_j O_j^{-1}`` between layers ``j`` and ``j + 1``: ``W_j -> O_j W_j``,
+# ``W_{j+1} -> W_{j+1} O_j^{-1}`` (a gauge change). The product is unchanged. An
+# orthogonal ``O_j`` is a symmetry of the network (it keeps the layers balanced); a
+# symmetric positive ``O_j = exp(eps B_j)`` rescales the hidden units and makes the layers
+# unbalanced by an amount proportional to ``eps``.
 def regauge(layers, eps, symmetric=True):
     out = [W.copy() for W in layers]
     for j in range(len(out) - 1):
@@ -99,7 +99,7 @@ print(f"fitted slope of log mismatch against log imbalance: {slope:.2f}")
 fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
 ax.loglog(start_imbalance, mismatch, "o-", label=f"regauged layers (slope {slope:.2f})")
 ax.axhline(cmp0.max_relative_mismatch, color="gray", ls=":", label="balanced layers")
-ax.set_xlabel("initial imbalance  max_j ||D_j|| / max_j ||W_j||^2")
+ax.set_xlabel("initial imbalance  max_j ||Delta_j|| / max_j ||W_j||^2")
 ax.set_ylabel("max_t ||W_layers - W_riem|| / ||W_layers||")
 ax.set_title("Layer flow vs Riemannian flow, 0 <= t <= 3")
 ax.legend()
@@ -140,8 +140,10 @@ plt.show()
 # Gradient descent creates imbalance at the rate eta^2
 # ----------------------------------------------------
 # One descent step changes the imbalance matrices *exactly* by
-# ``D_j -> D_j + eta^2 (G_{j+1}^T G_{j+1} - G_j G_j^T)`` with ``G_j`` the layer gradients
-# (the first-order terms cancel because ``W_{j+1}^T G_{j+1} = G_j W_j^T``). We check the
+# ``Delta_j -> Delta_j + eta^2 (nabla_{j+1}^T nabla_{j+1} - nabla_j nabla_j^T)`` with
+# ``nabla_j`` the layer gradients (the first-order terms cancel because
+# ``W_{j+1}^T nabla_{j+1} = nabla_j W_j^T``; the user guide, section "Gradient descent
+# changes the imbalance by eta^2"). We check the
 # formula on one step from balanced layers, then fit the order of the drift in ``eta``:
 # 2 for one step, 1 at a fixed time ``t = n eta = 0.2`` (``n = t / eta`` steps of size
 # ``eta^2``), which is why descent stays close to the flow for small steps.

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from riemlin import FixedRankDeepLinear
-from riemlin.geodesics import BoundaryError, boundary_distance
+from riemlin.geometry.geodesics import BoundaryError, boundary_distance
 
 fast = os.environ.get("RIEMLIN_FAST") == "1"
 m, n, k = 5, 4, 2

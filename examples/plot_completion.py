@@ -2,9 +2,9 @@
 Low-rank matrix completion without dense matrices
 =================================================
 
-Recover a rank-``k`` matrix ``T`` from a few of its entries by minimizing
+Recover a rank-``k`` matrix ``Phi`` from a few of its entries by minimizing
 
-    ``L(W) = 1/2 sum_{(i, j) observed} (W_ij - T_ij)^2``
+    ``L(W) = 1/2 sum_{(i, j) observed} (W_ij - Phi_ij)^2``
 
 over the manifold ``M_k`` (Vandereycken 2013). :class:`riemlin.CompletionLoss` evaluates
 the loss at a point ``(u, s, vt)`` from the observed entries only (``O(nnz k)``) and hands
@@ -16,7 +16,7 @@ its gradient over as a sparse matrix, so no ``m x n`` array is ever formed.
 Here ``ConjugateGradient`` runs at depths 1, 2 and 4 from the same spectral start, once
 with pymanopt's default line search and once with :class:`riemlin.CompletionLineSearcher`
 (which first tries the exact minimizer of the loss along the straight line); the
-relative error ``||W - T||_F / ||T||_F`` is computed exactly from the factors.
+relative error ``||W - Phi||_F / ||Phi||_F`` is computed exactly from the factors.
 """
 
 import os
@@ -27,14 +27,14 @@ from pymanopt.optimizers import ConjugateGradient
 from riemlin import (
     CompletionLineSearcher,
     FixedRankDeepLinear,
-    completion_problem,
+    random_completion,
     record_gradient_norms,
 )
-from riemlin.completion import relative_error
+from riemlin.losses.completion import relative_error
 
 fast = os.environ.get("RIEMLIN_FAST") == "1"
 m, n, k = (300, 250, 3) if fast else (2000, 1500, 5)
-loss, truth = completion_problem(m, n, k, oversampling=5, rng=0)
+loss, truth = random_completion(m, n, k, oversampling=5, rng=0)
 print(f"{m} x {n}, rank {k}: {loss.nnz} observed entries ({loss.nnz / (m * n):.1%})")
 x0 = loss.initial_point(k, rng=1, power_iterations=10)
 print(f"spectral start: relative error {relative_error(x0, truth):.2e}")

@@ -5,19 +5,22 @@ What depth does to the flow: speed and the bias towards low rank
 The Riemannian gradient flow ``dW/dt = -A_W(grad L(W))`` on ``M_k`` is what the product
 of a depth-``N`` linear network follows when its balanced layers are trained by
 gradient flow (Bah et al., arXiv:1910.05505). Depth enters only through the operator
-``A_W``. In the SVD coordinates ``W = U S V^T`` it multiplies
+``A_W``. In the SVD coordinates ``W = U Sigma V^T`` it multiplies
 
 * the core block ``M`` (which moves the singular values) by
-  ``K_ab = sum_j p_a^{N-j} p_b^{j-1}``, ``p_a = s_a^{2/N}``: about ``N`` times the
-  logarithmic mean of ``s_a^2`` and ``s_b^2`` for large ``N``, and
-  ``N s_a^{2(N-1)/N}`` on the diagonal;
+  ``K_ab = sum_j p_a^{N-j} p_b^{j-1}``, ``p_a = sigma_a^{2/N}``: about ``N`` times the
+  logarithmic mean of ``sigma_a^2`` and ``sigma_b^2`` for large ``N``, and
+  ``N sigma_a^{2(N-1)/N}`` on the diagonal;
 * the blocks ``Up, Vp`` (which rotate the singular subspaces) by
-  ``c_a = s_a^{2(N-1)/N}``, which tends to ``s_a^2`` and does *not* grow with ``N``.
+  ``kappa_a = sigma_a^{2(N-1)/N}``, which tends to ``sigma_a^2`` and does *not* grow
+  with ``N``.
 
 Two consequences, measured below on ``L(W) = 1/2 ||W - Phi||_F^2`` (whitened regression,
-``X = I``) with a target ``Phi`` of singular values ``4, 2, 1, 0.5``: singular values
-move on a time scale ``~1/N``, and from a small start they are learned one after the
-other, large ones first, the more sharply the deeper the network.
+``X = I``) with a target ``Phi`` of singular values ``beta = (4, 2, 1, 0.5)``: depth
+speeds up the singular values (time scale ``~1/N``) but not the turning of the singular
+subspaces, and from a small start the singular values are learned one after the other,
+large ones first, the more sharply the deeper the network (the user guide, section
+"Large depth: the singular values speed up, the subspaces do not").
 """
 
 import os
@@ -38,8 +41,8 @@ loss = RegressionLoss(np.eye(n), Phi)  # L(W) = 1/2 ||W - Phi||^2, minimum 0 on 
 depths = (1, 2, 4) if fast else (1, 2, 4, 8)
 
 # %%
-# Speed: the time scale ~1/N
-# --------------------------
+# Speed: the singular values speed up with depth, the subspaces do not
+# ---------------------------------------------------------------------
 # Two starts with singular values of order one: one *aligned* with ``Phi`` (same
 # singular vectors, all singular values 1), for which only the singular values move,
 # and a generic one, whose singular subspaces also have to rotate. We plot the loss
@@ -64,11 +67,11 @@ plt.show()
 
 # %%
 # From the aligned start the curves against ``N t`` approach one limit as ``N`` grows:
-# the singular values obey ``d sigma/dt = -N sigma^{2(N-1)/N} (sigma - s)``, and
-# ``sigma^{2(N-1)/N} -> sigma^2``. From the generic start they do not: the rotation of
-# the singular subspaces runs at the rate ``c_a ~ s_a^2`` whatever ``N``, so on the
-# rescaled clock the deeper flows need longer to turn ``U`` and ``V`` towards those of
-# ``Phi``. Depth speeds up the singular values, not the subspaces.
+# the singular values obey ``d sigma_a/dt = -N sigma_a^{2(N-1)/N} (sigma_a - beta_a)``,
+# and ``sigma^{2(N-1)/N} -> sigma^2``. From the generic start they do not: the rotation
+# of the singular subspaces runs at the rate ``kappa_a ~ sigma_a^2`` whatever ``N``, so
+# on the rescaled clock the deeper flows need longer to turn ``U`` and ``V`` towards
+# those of ``Phi``. Depth speeds up the singular values, not the subspaces.
 #
 # Implicit bias towards low rank
 # ------------------------------
@@ -76,8 +79,8 @@ plt.show()
 # values. For ``N = 1`` (the embedded metric) all of them grow at once, at the rate
 # ``1`` each. For ``N >= 2`` the growth rate of ``sigma_a`` is (once the singular
 # vectors are aligned with those of ``Phi``)
-# ``N sigma_a^{2(N-1)/N} (s_a - sigma_a)``: tiny while ``sigma_a`` is tiny, so each
-# singular value idles on a plateau whose length grows as ``s_a`` shrinks, then rises
+# ``N sigma_a^{2(N-1)/N} (beta_a - sigma_a)``: tiny while ``sigma_a`` is tiny, so each
+# singular value idles on a plateau whose length grows as ``beta_a`` shrinks, then rises
 # quickly. In between, ``W(t)`` is close to a matrix of *lower* rank: gradient flow on a
 # deep network fits the target one singular value at a time.
 W_small = 0.01 * rng.standard_normal((m, k)) @ rng.standard_normal((k, n)) / np.sqrt(k)
@@ -85,7 +88,7 @@ t = np.geomspace(1e-2, 60.0 if fast else 200.0, 161 if fast else 321)
 t = np.concatenate(([0.0], t))
 fig, axes = plt.subplots(1, len(depths), figsize=(3.4 * len(depths), 3.6), sharey=True)
 fig.set_layout_engine("constrained")
-print(f"{'N':>3}  t_half: sigma_a reaches s_a / 2 (a = 1..4)   10%-90% rise time / t_half")
+print(f"{'N':>3}  t_half: sigma_a reaches beta_a / 2 (a = 1..4)   10%-90% rise time / t_half")
 for ax, N in zip(axes, depths):
     res = riemannian_gradient_flow(W_small, loss, N, t, rtol=1e-8, atol=1e-12)
     assert res.success, res.message
@@ -118,8 +121,8 @@ plt.show()
 # being learned last, and the transitions sharpen: the rise of ``sigma_a`` from 10% to
 # 90% of its target, as a fraction of ``t_half`` (last columns), is about 3 for
 # ``N = 1`` and well below 1 for ``N >= 2``, smaller at ``N = 4`` than at ``N = 2``.
-# In the full run (``RIEMLIN_FAST`` unset, depths up to 8, ``t`` up to 200), the
-# smallest target is not reached by ``t = 200`` at ``N = 8``: for a long
-# time ``W(t)`` is effectively of rank 3. Small initialization plus depth is the classical
+# At ``N = 8`` the smallest target is not reached by ``t = 200``: for a long time
+# ``W(t)`` is effectively of rank 3 (the test suite runs this script in a fast mode that
+# stops at ``N = 4`` and ``t = 60``). Small initialization plus depth is the classical
 # mechanism behind the "incremental learning" of deep linear networks (Saxe, McClelland,
-# Ganguli 2014; Arora, Cohen, Hu, Luo 2019).
+# Ganguli, arXiv:1312.6120; Arora, Cohen, Hu, Luo, arXiv:1905.13655).

@@ -51,7 +51,7 @@ widths = (n, 4, 4, m)  # d_0 = 3 inputs, two hidden layers of width 4, d_3 = 5 o
 # ``compare_descent`` starts balanced layers at ``W0``, runs both descents to the same
 # time ``t_end`` with ``t_end / eta`` steps each, and fits ``log mismatch`` against
 # ``log eta``. It also reports how far the layers' imbalance matrices
-# ``D_j = W_{j+1}^T W_{j+1} - W_j W_j^T`` moved: the flow conserves them exactly, descent
+# ``Delta_j = W_{j+1}^T W_{j+1} - W_j W_j^T`` moved: the flow conserves them exactly, descent
 # moves them by ``O(eta^2)`` per step, ``O(eta)`` at a fixed time.
 steps = np.geomspace(4e-3, 1e-1, 3) if fast else np.geomspace(1e-3, 1e-1, 7)
 cmp = compare_descent(loss=loss, steps=steps, t_end=1.0, W0=W0, widths=widths, rng=1)
@@ -99,14 +99,16 @@ plt.show()
 # Near the minimizer ``W* = Phi`` the Riemannian descent map linearizes to
 # ``xi -> xi - eta A_{W*}(xi)`` (the Euclidean Hessian of ``L`` is the identity here, and
 # ``k = min(m, n)``, so the tangent space is everything). The largest eigenvalue of
-# ``A_{W*}`` is ``N s_1^{2(N-1)/N}``, so descent converges locally for
+# ``A_{W*}`` is ``N beta_1^{2(N-1)/N}`` (``beta_1 = 2`` the top singular value of the
+# target), so descent converges locally for
 #
 # .. math::
 #
-#     \eta < \eta^* = \frac{2}{N\, s_1^{2(N-1)/N}},
+#     \eta < \eta^* = \frac{2}{N\, \beta_1^{2(N-1)/N}},
 #
 # that is ``eta* = 2, 0.5, 0.177`` for ``N = 1, 2, 4`` (the same bound holds for layer
-# descent at balanced minimizers, where ``Dpi Dpi^* = A_W``). We scan ``eta / eta*`` and
+# descent at balanced minimizers, where ``Dpi Dpi^* = A_W``; the user guide derives both
+# bounds in the section "Step bounds for descent"). We scan ``eta / eta*`` and
 # record where each run ends: converged (final loss below ``1e-8``), stuck without
 # converging, or diverged (riemlin's status ``-2``).
 ratios = np.linspace(0.6, 2.4, 7) if fast else np.linspace(0.6, 2.6, 21)
@@ -153,10 +155,10 @@ plt.show()
 # Below ``eta*`` every run converges to the minimum (the loss reaches round-off).
 # Above it, depth changes what happens. For ``N = 1`` descent on ``L`` is linear and
 # blows up as soon as ``eta > eta*``. For ``N >= 2`` there is a window in which descent
-# neither converges nor diverges: the top singular value cannot settle at ``s_1``,
+# neither converges nor diverges: the top singular value cannot settle at ``beta_1``,
 # because there the local curvature ``N sigma_1^{2(N-1)/N}`` is too large for the step,
-# so it jumps back and forth across ``s_1`` (in these runs a cycle of period two, e.g.
+# so it jumps back and forth across ``beta_1`` (in these runs a cycle of period two, e.g.
 # between about 2.3 and 1.5 for ``N = 2`` at ``eta = 1.1 eta*``) while the other singular
 # values converge, and the loss stays bounded away from zero. Only larger steps blow up.
 # The bounded oscillation is reminiscent of the "edge of stability" of gradient descent
-# on neural networks (Cohen, Kaur, Li, Kolter, Talwalkar 2021).
+# on neural networks (Cohen, Kaur, Li, Kolter, Talwalkar, arXiv:2103.00065).

@@ -2,11 +2,11 @@
 The equivalence theorem in pictures
 ===================================
 
-Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, Theorem 4.4): train the
-layers of a deep linear network by gradient flow, starting from *balanced* layers, and
-the product ``W(t) = W_N(t) ... W_1(t)`` follows the Riemannian gradient flow of the loss
-on the manifold ``M_k`` of rank-``k`` matrices, under the metric
-``g_W(xi, eta) = <A_W^{-1} xi, eta>``.
+The equivalence theorem of Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505):
+train the layers of a deep linear network by gradient flow, starting from *balanced*
+layers, and the product ``W(t) = W_N(t) ... W_1(t)`` follows the Riemannian gradient flow
+of the loss on the manifold ``M_k`` of rank-``k`` matrices, under the metric
+``g_W(xi, zeta) = <A_W^{-1} xi, zeta>``.
 
 We integrate both flows from the same start and watch them agree to the accuracy of the
 integrators; then we break balancedness and watch them separate.

@@ -3,20 +3,22 @@ One-neuron-wide layers: where the flow ends, and how long it takes
 ==================================================================
 
 When one hidden layer has width 1, the end-to-end matrix has rank one for all time:
-``W(t) = sigma(t) u(t) v(t)^T``. For whitened data with target ``Phi = sum_i s_i u_i v_i^T``
-(distinct ``s_i``) the gradient flow of balanced layers ends at one of three places
-(Chen et al.; Eftekhari, arXiv:2002.09852; the rule below is riemlin's derived form, see
-the theory chapter of the guide):
+``W(t) = sigma(t) u(t) v(t)^T``. For whitened data with target
+``Phi = sum_i beta_i phi_i psi_i^T`` (distinct ``beta_i``) the gradient flow of balanced
+layers ends at one of three places (Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari,
+arXiv:2002.09852; the rule below is riemlin's derived form, written out in the user guide,
+section "One-neuron-wide layers: the trajectory and the limit rule"):
 
-* the global minimizer ``s_1 u_1 v_1^T`` if the start has a component along the top pair,
-  ``u_1^T u_0 + v_1^T v_0 != 0``;
-* otherwise the saddle ``s_i u_i v_i^T`` of the first pair ``i`` it has a component along;
+* the global minimizer ``beta_1 phi_1 psi_1^T`` if the start has a component along the
+  top pair, ``phi_1^T u_0 + psi_1^T v_0 != 0``;
+* otherwise the saddle ``beta_i phi_i psi_i^T`` of the first pair ``i`` it has a
+  component along;
 * the origin if it has none.
 
 :func:`riemlin.theory.predict_limit` applies the rule to the layers,
 :func:`riemlin.theory.classify_limit` names where a run actually ended, and
 :func:`riemlin.theory.one_neuron_stages` predicts the stages of the run: decay while
-``u^T Phi v < 0``, a plateau near the origin, then linear convergence.
+``rho = u^T Phi v < 0``, a plateau near the origin, then linear convergence.
 """
 
 import os
@@ -47,29 +49,31 @@ starts = {
     "no top component": (e[1] + 0.5 * e[2]) / np.sqrt(1.25),
     "only the zero pair": e[3],
 }
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
 for label, d in starts.items():
     W0 = 0.05 * np.outer(d, d)
     layers = balanced_factors(W0, widths, rng=0)
     predicted = predict_limit(layers, loss)
     run = factor_gradient_flow(layers, loss, t, rtol=1e-10, atol=1e-12)
-    # the origin is approached only algebraically, sigma ~ t^(-N/(2(N-1))) (THEORY.md
-    # section 7), so the classification tolerance is loose
+    # the origin is approached only algebraically, sigma ~ t^(-N/(2(N-1))) (derived in
+    # the user guide, section "The aligned flow and its closed forms"), so the
+    # classification tolerance is loose
     found = classify_limit(run, loss, tol=0.02)
     sigma = np.linalg.norm(run.W, axis=(1, 2), ord=2)
-    axes[0].plot(t, sigma, label=f"{label}: {found.kind} {found.pair or ''}")
+    ax.plot(t, sigma, label=f"{label}: {found.kind} {found.pair or ''}")
     print(
         f"{label:>20}: predicted {predicted.kind} {predicted.pair}, "
         f"run ended at {found.kind} {found.pair} (distance {found.distance:.1e})"
     )
     assert (predicted.kind, predicted.pair) == (found.kind, found.pair)
-axes[0].set(xlabel="t", ylabel="sigma(t) = ||W(t)||", title=f"depth {depth}, widths {widths}")
-axes[0].legend(fontsize=8)
+ax.set(xlabel="t", ylabel="sigma(t) = ||W(t)||", title=f"depth {depth}, widths {widths}")
+ax.legend(fontsize=8)
+plt.show()
 
 # %%
 # The stages of a run, predicted and measured
 # -------------------------------------------
-# A start pointing mostly *against* the target (``u^T Phi v < 0``) first decays, then
+# A start pointing mostly *against* the target (``rho = u^T Phi v < 0``) first decays, then
 # sits on a plateau near the origin while its direction turns, then escapes along the
 # top pair and converges linearly. The closed-form trajectory
 # (:func:`~riemlin.theory.one_neuron_trajectory`) lies on the measured run, and
@@ -77,7 +81,7 @@ axes[0].legend(fontsize=8)
 # the size of the start.
 
 u0 = (e[0] + 0.3 * e[1]) / np.hypot(1, 0.3)
-v0 = (-e[0] + 0.5 * e[1]) / np.hypot(1, 0.5)  # u_1^T u0 + v_1^T v0 != 0
+v0 = (-e[0] + 0.5 * e[1]) / np.hypot(1, 0.5)  # phi_1^T u0 + psi_1^T v0 != 0
 W0 = 1e-3 * np.outer(u0, v0)
 layers = balanced_factors(W0, widths, rng=1)
 t2 = np.linspace(0.0, 30.0 if fast else 60.0, 601)
@@ -89,15 +93,17 @@ gap = np.max(np.abs(closed.sigma - sigma_run) / np.maximum(closed.sigma, 1e-300)
 print(f"closed form vs layer flow: max relative difference in sigma {gap:.1e}")
 print(
     f"predicted limit {stages.kind} {stages.pair}: turn at t = {stages.turn_time:.2f}, "
-    f"escape (sigma = a/2) at t = {stages.escape_time:.2f}, final rate {stages.rate:.3f}"
+    f"escape (sigma = beta/2) at t = {stages.escape_time:.2f}, final rate {stages.rate:.3f}"
 )
 measured_escape = t2[np.argmax(sigma_run >= stages.a / 2)]
 print(f"measured escape time: {measured_escape:.2f}")
 assert gap < 1e-6
-axes[1].semilogy(t2, sigma_run, label="layer flow")
-axes[1].semilogy(t2, closed.sigma, "--", label="closed form")
-axes[1].axvline(stages.turn_time, color="gray", lw=0.8)
-axes[1].axvline(stages.escape_time, color="k", lw=0.8, ls=":", label="predicted escape")
-axes[1].set(xlabel="t", ylabel="sigma(t)", title="decay, plateau, escape")
-axes[1].legend(fontsize=8)
+fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+ax.semilogy(t2, sigma_run, label="layer flow")
+ax.semilogy(t2, closed.sigma, "--", label="closed form")
+ax.axvline(stages.turn_time, color="gray", lw=0.8, label="end of the decay (rho = 0)")
+ax.axvline(stages.escape_time, color="k", lw=0.8, ls=":", label="predicted escape")
+ax.set(xlabel="t", ylabel="sigma(t)", title="decay, plateau, escape")
+ax.set_xlim(0.0, min(t2[-1], 2.0 * stages.escape_time))
+ax.legend(fontsize=8)
 plt.show()

@@ -2,10 +2,11 @@
 Quick start: a pymanopt solver on the deep-linear manifold
 ==========================================================
 
-Find the best rank-``k`` approximation of a matrix ``B`` by minimizing
-``f(W) = 1/2 ||W - B||_F^2`` over the manifold ``M_k`` of rank-``k`` matrices, with the
+Find the best rank-``k`` approximation of a matrix ``Phi`` by minimizing
+``f(W) = 1/2 ||W - Phi||_F^2`` over the manifold ``M_k`` of rank-``k`` matrices, with the
 metric that a depth-``N`` linear network induces. The optimum is known (Eckart-Young:
-``1/2 sum_{a>k} sigma_a(B)^2``), so we can see the solver reach it. Depth changes the
+``1/2 sum_{i>k} beta_i^2`` with ``beta_i`` the singular values of ``Phi``), so we can see
+the solver reach it. Depth changes the
 metric, hence the path of the solver, but not the minimizer.
 """
 
@@ -19,9 +20,9 @@ from riemlin import FixedRankDeepLinear
 
 rng = np.random.default_rng(0)
 m, n, k = 30, 20, 3
-B = rng.standard_normal((m, n))
-sigma = np.linalg.svd(B, compute_uv=False)
-optimum = 0.5 * np.sum(sigma[k:] ** 2)
+Phi = rng.standard_normal((m, n))
+beta = np.linalg.svd(Phi, compute_uv=False)
+optimum = 0.5 * np.sum(beta[k:] ** 2)
 
 fig, ax = plt.subplots(figsize=(6, 4))
 for depth in (1, 2, 4):
@@ -29,7 +30,7 @@ for depth in (1, 2, 4):
 
     @pymanopt.function.autograd(manifold)
     def cost(u, s, vt):
-        return 0.5 * anp.sum((u @ anp.diag(s) @ vt - B) ** 2)
+        return 0.5 * anp.sum((u @ anp.diag(s) @ vt - Phi) ** 2)
 
     problem = pymanopt.Problem(manifold, cost)
     solver = ConjugateGradient(verbosity=0, log_verbosity=1, min_gradient_norm=1e-10)

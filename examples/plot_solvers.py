@@ -15,7 +15,7 @@ whose minimum is known in closed form (Eckart-Young after whitening, see
 ``ConjugateGradient`` on
 
 * :class:`riemlin.FixedRankDeepLinear` at depths ``N = 1, 2, 4``: the metric
-  ``g_W(xi, eta) = <A_W^{-1} xi, eta>`` that a depth-``N`` linear network induces;
+  ``g_W(xi, zeta) = <A_W^{-1} xi, zeta>`` that a depth-``N`` linear network induces;
 * pymanopt's own ``FixedRankEmbedded``: the embedded (Euclidean) metric, which is
   riemlin's ``N = 1``.
 
@@ -104,7 +104,7 @@ for solver_cls in (SteepestDescent, ConjugateGradient):
 # Depth 1 and ``FixedRankEmbedded`` are the same metric: their curves lie on top of each
 # other (they differ only in the retraction, riemlin's being Manopt's current
 # QR-of-``[u, Up]`` variant). Deeper metrics rescale the gradient direction by
-# ``A_W``: weight ``~ s_a^{2(N-1)/N}`` on the singular directions, so large singular
+# ``A_W``: weight ``~ sigma_a^{2(N-1)/N}`` on the singular directions, so large singular
 # values are fitted first and the small ones later.
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, constrained_layout=True)
 styles = {"FixedRankEmbedded": dict(color="k", ls=":", lw=2.5)}

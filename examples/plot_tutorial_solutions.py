@@ -37,8 +37,8 @@ rng = np.random.default_rng(2024)
 
 
 # %%
-# Exercise 1: ``Dpi Dpi^* = A_W`` at balanced factors
-# ---------------------------------------------------
+# Exercise 1: ``Dpi Dpi^* = A_W`` at balanced layers
+# --------------------------------------------------
 # We need the dense operator ``A_W(Z) = sum_j (W W^T)^{(N-j)/N} Z (W^T W)^{(j-1)/N}``.
 # Fractional powers of a positive semidefinite matrix come from its eigendecomposition;
 # eigenvalues at round-off level are exact zeros of a rank-``k`` matrix, and
@@ -116,23 +116,23 @@ print(f"depth 3: gradients differ by {ex2_depth3_gradient_difference:.2f} (relat
 # -----------------------------------------------------
 # With whitened data, ``L(W) = 1/2 ||W - Phi||^2``, and a start with the singular vectors
 # of ``Phi``, each singular value solves the logistic equation
-# ``d sigma/dt = -2 sigma (sigma - s)``, whose solution is
+# ``d sigma/dt = -2 sigma (sigma - beta)``, whose solution is
 #
 # .. math::
 #
-#     \sigma(t) = \frac{s\,\sigma_0\, e^{2 s t}}{s - \sigma_0 + \sigma_0 e^{2 s t}}.
+#     \sigma(t) = \frac{\beta\,\sigma_0\, e^{2 \beta t}}{\beta - \sigma_0 + \sigma_0 e^{2 \beta t}}.
 #
 # We compare it with :func:`riemlin.riemannian_gradient_flow`.
 U = np.linalg.qr(rng.standard_normal((m, 3)))[0]
 V = np.linalg.qr(rng.standard_normal((n, 3)))[0]
-s = np.array([3.0, 1.5, 0.5])
+beta = np.array([3.0, 1.5, 0.5])
 sigma0 = np.array([0.1, 0.2, 0.05])
-loss = RegressionLoss(np.eye(n), (U * s) @ V.T)
+loss = RegressionLoss(np.eye(n), (U * beta) @ V.T)
 t = np.linspace(0.0, 3.0 if fast else 6.0, 61)
 flow = riemannian_gradient_flow((U * sigma0) @ V.T, loss, 2, t, rtol=1e-11, atol=1e-14)
-e = np.exp(2 * np.outer(t, s))
-closed_form = s * sigma0 * e / (s - sigma0 + sigma0 * e)
-# the flow sorts its singular values; the closed form keeps the order of s
+e = np.exp(2 * np.outer(t, beta))
+closed_form = beta * sigma0 * e / (beta - sigma0 + sigma0 * e)
+# the flow sorts its singular values; the closed form keeps the order of beta
 ex3_error = np.max(np.abs(np.sort(closed_form, axis=1)[:, ::-1] - flow.singular_values))
 print(f"N = 2 aligned flow: max |sigma_flow(t) - sigma_closed(t)| = {ex3_error:.1e}")
 
@@ -149,11 +149,11 @@ plt.show()
 # Exercise 4: check a gradient, and catch a wrong one
 # ---------------------------------------------------
 # :func:`riemlin.check_gradient` fits the slope of the Taylor remainder
-# ``|f(R_x(t xi)) - f(x) - t g(grad f, xi)|``: 2 for a correct gradient. We write the
-# problem ``f(W) = 1/2 ||W - B||^2 + 1/4 ||W||_4^4`` on ``M_2`` at depth 3 by hand, once
+# ``|f(R_W(t xi)) - f(W) - t g(grad f, xi)|``: 2 for a correct gradient. We write the
+# problem ``f(W) = 1/2 ||W - Phi||^2 + 1/4 ||W||_4^4`` on ``M_2`` at depth 3 by hand, once
 # with the right Riemannian gradient ``A_W(P_T G)`` and once with the projection
 # ``P_T G`` alone (the embedded gradient, wrong for this metric).
-B = rng.standard_normal((m, n))
+Phi = rng.standard_normal((m, n))
 manifold = FixedRankDeepLinear(m, n, k, depth=3, rng=5)
 
 
@@ -161,12 +161,12 @@ def make_problem(correct):
     @pymanopt.function.numpy(manifold)
     def cost(u, s, vt):
         W = (u * s) @ vt
-        return 0.5 * np.sum((W - B) ** 2) + 0.25 * np.sum(W**4)
+        return 0.5 * np.sum((W - Phi) ** 2) + 0.25 * np.sum(W**4)
 
     @pymanopt.function.numpy(manifold)
     def riemannian_gradient(u, s, vt):
         W = (u * s) @ vt
-        G = W - B + W**3
+        G = W - Phi + W**3
         if correct:
             return manifold.riemannian_gradient_from_matrix((u, s, vt), G)
         return manifold.projection((u, s, vt), G)
@@ -184,7 +184,9 @@ print(f"P_T G only: slope {wrong.slope:.2f}, passed {wrong.passed}")
 # The same check through :func:`riemlin.matrix_problem`, which builds the gradient from
 # an autograd cost on ``W``:
 auto = check_gradient(
-    riemlin.matrix_problem(manifold, lambda W: 0.5 * anp.sum((W - B) ** 2) + 0.25 * anp.sum(W**4)),
+    riemlin.matrix_problem(
+        manifold, lambda W: 0.5 * anp.sum((W - Phi) ** 2) + 0.25 * anp.sum(W**4)
+    ),
     rng=0,
 )
 ex4_slope_autograd = auto.slope

@@ -9,12 +9,42 @@ layers and points of ``M_k``, losses on ``W`` and the Riemannian gradient flow a
 descent.
 """
 
-from riemlin import factors, hessian, parametrization, theory  # noqa: F401
-from riemlin.compare import Comparison, DescentComparison, compare_descent, compare_flows
-from riemlin.completion import CompletionLineSearcher, CompletionLoss, completion_problem
+from riemlin import diagnostics, dynamics, geometry, losses, networks, theory
 from riemlin.diagnostics import check_gradient, check_hessian, check_manifold
-from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
-from riemlin.factors import (
+from riemlin.dynamics import (
+    Comparison,
+    DescentComparison,
+    FlowResult,
+    Status,
+    compare_descent,
+    compare_flows,
+    factor_gradient_descent,
+    factor_gradient_flow,
+    riemannian_gradient_descent,
+    riemannian_gradient_flow,
+)
+from riemlin.geometry import (
+    FixedRankDeepLinear,
+    FixedRankPoint,
+    FixedRankTangentVector,
+    MetricWeights,
+    apply_metric,
+    apply_metric_inverse,
+    matrix_problem,
+    metric_inner,
+    metric_weights,
+    record_gradient_norms,
+)
+from riemlin.losses import (
+    CompletionLineSearcher,
+    CompletionLoss,
+    Loss,
+    MatrixLoss,
+    RegressionLoss,
+    low_rank_target_loss,
+    random_completion,
+)
+from riemlin.networks import (
     balanced_factors,
     balanced_initialization,
     factor_gradient,
@@ -29,17 +59,6 @@ from riemlin.factors import (
     to_point,
     widths,
 )
-from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
-from riemlin.losses import Loss, MatrixLoss, RegressionLoss, low_rank_target_loss
-from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
-from riemlin.metric import (
-    MetricWeights,
-    apply_metric,
-    apply_metric_inverse,
-    metric_inner,
-    metric_weights,
-)
-from riemlin.problem import matrix_problem, record_gradient_norms
 from riemlin.theory import (
     aligned_singular_values,
     arora_counterexample,
@@ -76,7 +95,7 @@ __all__ = [
     "Loss",
     "CompletionLineSearcher",
     "CompletionLoss",
-    "completion_problem",
+    "random_completion",
     "MatrixLoss",
     "RegressionLoss",
     "low_rank_target_loss",
@@ -89,8 +108,12 @@ __all__ = [
     "apply_metric_inverse",
     "metric_inner",
     "metric_weights",
-    "factors",
-    "parametrization",
+    "geometry",
+    "networks",
+    "losses",
+    "dynamics",
+    "diagnostics",
+    "Status",
     "balanced_factors",
     "balanced_initialization",
     "factor_gradient",

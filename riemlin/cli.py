@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 import riemlin
+
+#: Output times of ``riemlin verify`` (both runs keep their state at each).
+_VERIFY_TIMES = 41
+
+
+class UsageError(ValueError):
+    """A bad command-line argument, found before any work is done (exit code 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--samples", type=int, default=20, help="number of samples (default 20)")
     verify.add_argument("--seed", type=int, default=0, help="seed of the problem (default 0)")
-    verify.add_argument("--t-end", type=float, default=5.0, help="end time (default 5)")
+    verify.add_argument("--t-end", type=float, default=40.0, help="end time (default 40)")
     verify.add_argument(
         "--rtol", type=float, default=1e-10, help="integrator tolerance (default 1e-10)"
     )
@@ -59,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="PASS when the max relative mismatch is below this (default 1e-6)",
     )
     verify.add_argument(
-        "--method", choices=("manifold", "dense"), default="manifold", help="Riemannian integrator"
+        "--formulation",
+        choices=("manifold", "dense"),
+        default="manifold",
+        help="coordinates of the Riemannian flow (factored or the dense matrix)",
     )
     verify.add_argument("--json", action="store_true", help="print one JSON object only")
     verify.add_argument(
@@ -118,38 +132,127 @@ def _widths(args) -> tuple[int, ...]:
         try:
             ws = tuple(int(w) for w in args.widths.split(","))
         except ValueError:
-            raise ValueError(
+            raise UsageError(
                 f"--widths must be comma-separated integers d_0,...,d_N; got {args.widths!r}"
             ) from None
         if len(ws) < 2:
-            raise ValueError(f"--widths needs at least d_0 and d_1; got {args.widths!r}")
+            raise UsageError(f"--widths needs at least d_0 and d_1; got {args.widths!r}")
+        if min(ws) < 1:
+            raise UsageError(f"--widths must be positive integers; got {args.widths!r}")
         return ws
-    if args.depth < 1:
-        raise ValueError(f"--depth must be >= 1; got {args.depth}")
+    for name in ("m", "n", "depth"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be >= 1; got {getattr(args, name)}")
     hidden = max(args.m, args.n)
     return (args.n,) + (hidden,) * (args.depth - 1) + (args.m,)
 
 
-def _verify(args) -> int:
-    from riemlin.compare import compare_flows
-    from riemlin.losses import RegressionLoss
+def _memory_budget() -> int:
+    """Half of the machine's physical memory in bytes (8 GiB if it cannot be read)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        total = 16 * 2**30
+    return int(total) // 2
 
+
+def _check_memory(command: str, needed: float, what: str, allowed: str) -> None:
+    budget = _memory_budget()
+    if needed > budget:
+        raise UsageError(
+            f"{what} need about {needed / 2**30:.3g} GiB of memory, more than half of this "
+            f"machine's {2 * budget / 2**30:.3g} GiB; allowed: {allowed}"
+        )
+
+
+def _probe_directory(directory: Path, option: str) -> None:
+    """The directory exists and a file can be created in it (even as root on a read-only
+    file system, where ``os.access`` would say yes)."""
+    if not directory.exists():
+        raise UsageError(f"{option}: the directory {directory} does not exist")
+    if not directory.is_dir():
+        raise UsageError(f"{option}: {directory} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot write in {directory}: {exc.strerror}") from None
+
+
+def _check_output_file(path, option: str) -> None:
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option}: {path} is a directory; give a file path")
+    _probe_directory(path.parent if str(path.parent) else Path("."), option)
+
+
+def _check_input_file(path, what: str) -> None:
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{what} {path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"{what} {path} is not a file (a directory?)")
+
+
+def _check_verify(args) -> tuple[int, ...]:
     ws = _widths(args)
-    n, m = ws[0], ws[-1]
+    n, m, depth = ws[0], ws[-1], len(ws) - 1
     if args.k < 1 or args.k > min(ws):
-        raise ValueError(f"--k must be between 1 and the narrowest width {min(ws)}; got {args.k}")
+        raise UsageError(f"--k must be between 1 and the narrowest width {min(ws)}; got {args.k}")
+    if depth == 1 and args.k < min(m, n):
+        raise UsageError(
+            f"--depth 1 with --k {args.k} < min(m, n) = {min(m, n)}: with one layer the layer "
+            "flow is the Euclidean gradient flow on all m x n matrices, which leaves M_k at "
+            "once (at depth 1 the operator A_W is the identity and keeps the part of the "
+            "gradient normal to M_k, which A_W removes for depth >= 2), so the equivalence "
+            f"theorem needs depth >= 2 there; use --depth >= 2, or --k {min(m, n)} (M_k is "
+            "then open and the two flows coincide)"
+        )
     if args.samples < n:
-        raise ValueError(f"--samples must be >= d_0 = {n} so that X X^T is invertible")
-    if not args.t_end > 0:
-        raise ValueError(f"--t-end must be positive; got {args.t_end}")
-    if not 0 < args.rtol < 1 or not args.tol > 0:
-        raise ValueError("--rtol must be in (0, 1) and --tol positive")
+        raise UsageError(f"--samples must be >= d_0 = {n} so that X X^T is invertible")
+    if not (math.isfinite(args.t_end) and args.t_end > 0):
+        raise UsageError(f"--t-end must be a positive finite number; got {args.t_end}")
+    if not 0 < args.rtol < 1:
+        raise UsageError(f"--rtol must be in (0, 1); got {args.rtol}")
+    if not (math.isfinite(args.tol) and args.tol > 0):
+        raise UsageError(f"--tol must be a positive finite number; got {args.tol}")
+    params = sum(a * b for a, b in zip(ws[:-1], ws[1:]))
+    # both runs keep their state at every output time (the layers, and m x n matrices
+    # for the two products and their differences); DOP853 holds ~25 more states
+    needed = 8.0 * ((_VERIFY_TIMES + 30) * params + 170 * m * n + (m + n) * args.samples)
+    side = math.isqrt(max(1, int(_memory_budget() / (8 * (71 * depth + 170)))))
+    _check_memory(
+        "verify",
+        needed,
+        f"widths {ws} ({params:.3g} layer parameters)",
+        f"71 P + 170 m n + (m + n) samples <= {_memory_budget() / 8:.3g} numbers (P the "
+        f"layer parameters), e.g. m = n <= {side} at depth {depth} with the default widths",
+    )
+    if args.plot:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        _check_output_file(args.plot, "--plot")
+        suffix = Path(args.plot).suffix.lstrip(".").lower()
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        if suffix and suffix not in kinds:
+            raise UsageError(
+                f"--plot {args.plot}: matplotlib cannot write .{suffix} files; use one of "
+                f"{', '.join(sorted(kinds))}"
+            )
+    return ws
+
+
+def _verify(args) -> int:
+    from riemlin.dynamics.equivalence import compare_flows
+    from riemlin.losses import random_regression
+
+    ws = _check_verify(args)
+    n, m = ws[0], ws[-1]
     rng = np.random.default_rng(args.seed)
-    X = rng.standard_normal((n, args.samples))
-    Y = rng.standard_normal((m, args.samples))
-    loss = RegressionLoss(X, Y)
-    W0 = 0.5 * rng.standard_normal((m, args.k)) @ rng.standard_normal((args.k, n)) / np.sqrt(n)
-    t_eval = np.linspace(0.0, args.t_end, 41)
+    # the sweeps' problem; the start is small (entries of size 0.5 / sqrt(n)), so the flows
+    # travel from near the origin to the optimum over the time span
+    loss, W0 = random_regression(m, n, args.k, args.samples, rng, scale=0.5 * np.sqrt(args.k / n))
+    t_eval = np.linspace(0.0, args.t_end, _VERIFY_TIMES)
     show = not args.json and sys.stderr.isatty()
     from tqdm import tqdm
 
@@ -160,7 +263,7 @@ def _verify(args) -> int:
             W0=W0,
             widths=ws,
             rng=rng,
-            method=args.method,
+            formulation=args.formulation,
             rtol=args.rtol,
             atol=args.rtol * 1e-3,
         )
@@ -188,14 +291,30 @@ def _verify(args) -> int:
 
 
 def _demo(args) -> int:
-    from riemlin._demo import low_rank_approximation
+    from riemlin.experiments.demo import low_rank_approximation
 
+    for name in ("m", "n", "k", "depth"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be >= 1; got {getattr(args, name)}")
+    if args.k > min(args.m, args.n):
+        raise UsageError(
+            f"k must satisfy 1 <= k <= min(m, n) = {min(args.m, args.n)}; got --k {args.k}"
+        )
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0; got {args.seed}")
+    side = math.isqrt(_memory_budget() // (8 * 20))
+    _check_memory(
+        "demo",
+        8.0 * 20 * args.m * args.n,
+        f"--m {args.m} --n {args.n}",
+        f"m n <= {_memory_budget() / 160:.3g} (e.g. m = n <= {side})",
+    )
     result = low_rank_approximation(args.m, args.n, args.k, args.depth, rng=args.seed)
     print(
         f"FixedRankDeepLinear({args.m}, {args.n}, {args.k}, depth={args.depth}): "
         f"ConjugateGradient reached f = {result['cost']:.12g} in {result['iterations']} "
         f"iterations; Eckart-Young optimum {result['optimum']:.12g} "
-        f"(relative gap {result['relative_gap']:.2e})"
+        f"({result['gap_kind']} {result['relative_gap']:.2e})"
     )
     return 0 if result["relative_gap"] < 1e-8 else 1
 
@@ -207,14 +326,22 @@ def _sweep(args) -> int:
     if backend is None:
         backend = "dask" if (args.scheduler or args.local_cluster is not None) else "serial"
     if backend != "dask" and (args.scheduler or args.local_cluster is not None):
-        raise ValueError(f"--scheduler and --local-cluster need --backend dask; got {backend}")
+        raise UsageError(f"--scheduler and --local-cluster need --backend dask; got {backend}")
     if backend == "dask" and not (args.scheduler or args.local_cluster is not None):
-        raise ValueError("--backend dask needs --scheduler ADDRESS or --local-cluster N")
+        raise UsageError("--backend dask needs --scheduler ADDRESS or --local-cluster N")
     if args.local_cluster is not None and args.local_cluster < 1:
-        raise ValueError(f"--local-cluster must be >= 1; got {args.local_cluster}")
+        raise UsageError(f"--local-cluster must be >= 1; got {args.local_cluster}")
     if args.jobs is not None and (backend != "joblib" or args.jobs == 0):
-        raise ValueError(f"--jobs must be non-zero and goes with --backend joblib; got {args.jobs}")
+        raise UsageError(f"--jobs must be non-zero and goes with --backend joblib; got {args.jobs}")
+    for package, module in (("joblib", "joblib"), ("dask", "distributed")):
+        if backend == package and importlib.util.find_spec(module) is None:
+            raise UsageError(
+                f"--backend {backend} needs the {module} package, which is not installed; "
+                "pip install 'riemlin[sweep]', or use --backend serial"
+            )
+    _check_input_file(args.sweep_file, "sweep file")
     results = args.results or Path(args.sweep_file).stem + ".csv"
+    _check_output_file(results, "--results")
     progress = False if args.no_progress else None
     try:
         summary = run_sweep(
@@ -241,13 +368,36 @@ def _sweep(args) -> int:
 def _report(args) -> int:
     from riemlin.experiments import report
 
-    out = report(args.results, args.out)
-    print(out["summary"])
-    print("written: " + ", ".join(str(p) for p in out["files"]))
+    _check_input_file(args.results, "results file")
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(args.results).with_name(Path(args.results).stem + "-report")
+    )
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file; give a directory (it is created if missing)")
+    existing = out
+    while not existing.exists():  # missing directories are created: probe the first that is
+        existing = existing.parent
+    _probe_directory(existing, "--out")
+    written = report(args.results, out)
+    print(written["summary"])
+    print("written: " + ", ".join(str(p) for p in written["files"]))
     return 0
 
 
 def main(argv=None) -> int:
+    """Run the command line; return the exit code.
+
+    Exit codes: 0 success; 1 a failed verification (``verify``, ``demo``) or runs lost or
+    interrupted (``sweep``); 2 bad arguments, found before any work (paths that cannot be
+    read or written, a missing optional package, sizes that do not fit in memory,
+    values out of range), a bad sweep file or a corrupted results file, reported on
+    one line without a traceback. Any other exception is a bug and propagates.
+    """
+    from riemlin.experiments.results import ResultsError
+    from riemlin.experiments.spec import SweepError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -259,8 +409,9 @@ def main(argv=None) -> int:
     try:
         commands = {"verify": _verify, "demo": _demo, "sweep": _sweep, "report": _report}
         return commands[args.command](args)
-    except (TypeError, ValueError) as exc:
-        print(f"riemlin {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, SweepError, ResultsError) as exc:
+        message = " ".join(str(exc).split())  # one line
+        print(f"riemlin {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -2,7 +2,7 @@ r"""Slow dense reference formulas, for tests and benchmarks only.
 
 These evaluate the definitions literally on ``m x n`` matrices, at a cost of
 :math:`O(N(m^3 + n^3))`, and share no code with the SVD-coordinate formulas of
-:mod:`riemlin.metric`, so the two can check each other.
+:mod:`riemlin.geometry.metric`, so the two can check each other.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def metric_operator_dense(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarra
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, eq. (1.6).
+    Bah et al., arXiv:1910.05505 (the definition of the metric operator).
     """
     N = depth
     W_norm = np.linalg.norm(W, 2)

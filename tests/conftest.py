@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.path.name in INTEGRATION)
 
 
-#: The sizes and depths of the shared parametrized suite.
+#: The sizes and depths of the shared parametrized suite (tests/test_manifold.py).
 SIZES = [(5, 4, 2), (30, 20, 3), (200, 150, 10)]
 DEPTHS = [1, 2, 3, 7, 50]
 SEEDS = [0, 1]

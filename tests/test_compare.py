@@ -1,4 +1,4 @@
-"""The equivalence theorem, numerically: layer flow vs Riemannian flow (issue 5)."""
+"""The equivalence theorem, numerically: layer flow vs Riemannian flow."""
 
 import json
 import subprocess
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from riemlin import RegressionLoss, balanced_factors, product
-from riemlin.compare import compare_descent, compare_flows
-from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
-from riemlin.factors import imbalance
+from riemlin.dynamics.equivalence import compare_descent, compare_flows
+from riemlin.dynamics.layers import factor_gradient_descent, factor_gradient_flow
+from riemlin.networks import imbalance
 
 WIDTHS = {2: (5, 2, 4), 3: (5, 3, 2, 4), 4: (5, 3, 6, 2, 4), 6: (5, 3, 6, 2, 3, 5, 4)}
 
@@ -25,7 +25,8 @@ def _problem(widths, seed=0, scale=0.5):
 
 @pytest.mark.parametrize("depth", [2, 3, 4, 6])
 def test_balanced_layers_follow_the_riemannian_flow(depth):
-    """Bah et al., Theorem 4.4: the mismatch is at integrator accuracy and shrinks with rtol."""
+    """Equivalence theorem (Bah et al.): the mismatch is at integrator accuracy and shrinks
+    with rtol."""
     widths = WIDTHS[depth]
     loss, W0 = _problem(widths)
     t = np.linspace(0, 5, 11)
@@ -43,7 +44,7 @@ def test_both_flows_reach_the_optimum_on_mk(method):
     widths = (4, 3, 3, 3)  # bottleneck 3 = k
     loss, W0 = _problem(widths, seed=3)
     cmp = compare_flows(
-        loss=loss, t_eval=[0.0, 5.0, 60.0], W0=W0, widths=widths, rng=2, method=method
+        loss=loss, t_eval=[0.0, 5.0, 60.0], W0=W0, widths=widths, rng=2, formulation=method
     )
     assert cmp.k == 3
     gap_f = (cmp.loss_factor[-1] - cmp.optimum_value) / cmp.optimum_value
@@ -70,7 +71,8 @@ def test_unbalanced_layers_leave_the_riemannian_flow():
 
 
 def test_descent_drift_is_second_order_per_step():
-    """Derived (THEORY.md 7): one descent step changes D_j by exactly
+    """Derived (user guide, section "Gradient descent changes the imbalance by eta^2"): one
+    descent step changes D_j by exactly
     eta^2 (G_{j+1}^T G_{j+1} - G_j G_j^T).
 
     A first-order term in eta would mean the layer gradients were wrong.
@@ -84,7 +86,7 @@ def test_descent_drift_is_second_order_per_step():
         res = factor_gradient_descent(layers, loss, eta, 1)
         drift.append(res.imbalance_drift[-1])
         # the exact formula
-        from riemlin.factors import factor_gradient
+        from riemlin.networks import factor_gradient
 
         G = factor_gradient(layers, loss.gradient(product(layers)))
         D0, D1 = imbalance(layers), imbalance(res.factors)
@@ -153,8 +155,8 @@ def test_bad_input():
         factor_gradient_flow([np.ones((3, 5)), np.ones((4, 2))], loss, [0.0, 1.0])
     with pytest.raises(ValueError, match="steps"):
         compare_descent(loss=loss, steps=[0.1], W0=W0, widths=widths)
-    with pytest.raises(ValueError, match="method"):
-        factor_gradient_flow(balanced_factors(W0, widths), loss, [0.0, 1.0], method="Euler")
+    with pytest.raises(ValueError, match="integrator"):
+        factor_gradient_flow(balanced_factors(W0, widths), loss, [0.0, 1.0], integrator="Euler")
 
 
 def test_verify_json_subprocess(tmp_path):

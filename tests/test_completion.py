@@ -17,9 +17,9 @@ from riemlin import (
     FixedRankDeepLinear,
     FixedRankTangentVector,
     Loss,
-    completion_problem,
+    random_completion,
 )
-from riemlin.completion import _ROW_GATHER_FROM, _rowdot, relative_error
+from riemlin.losses.completion import _ROW_GATHER_FROM, _rowdot, relative_error
 
 
 def _dense_mask(loss):
@@ -34,7 +34,7 @@ def _dense_mask(loss):
     "m, n, k, seed", [(12, 9, 2, 0), (40, 70, 4, 1), (90, 30, 5, 2), (150, 120, 20, 3)]
 )
 def test_value_and_gradient_match_dense(m, n, k, seed):
-    loss, truth = completion_problem(m, n, k, oversampling=2, rng=seed)
+    loss, truth = random_completion(m, n, k, oversampling=2, rng=seed)
     assert isinstance(loss, Loss)
     mask, A = _dense_mask(loss)
     point = FixedRankDeepLinear(m, n, k, rng=seed + 10).random_point()
@@ -56,7 +56,7 @@ def test_value_and_gradient_match_dense(m, n, k, seed):
 
 
 def test_gradient_taylor_remainder_is_second_order():
-    loss, _ = completion_problem(30, 25, 3, oversampling=2, rng=3)
+    loss, _ = random_completion(30, 25, 3, oversampling=2, rng=3)
     rng = np.random.default_rng(4)
     W, D = rng.standard_normal((2, 30, 25))
     G = loss.gradient(W).toarray()
@@ -66,7 +66,7 @@ def test_gradient_taylor_remainder_is_second_order():
 
 
 def test_hessian_vector_product_is_the_mask_of_the_direction():
-    loss, _ = completion_problem(20, 15, 2, oversampling=2, rng=5)
+    loss, _ = random_completion(20, 15, 2, oversampling=2, rng=5)
     mask, _ = _dense_mask(loss)
     rng = np.random.default_rng(6)
     U, S, V = (rng.standard_normal(shape) for shape in ((20, 4), (4, 4), (15, 4)))
@@ -78,7 +78,7 @@ def test_hessian_vector_product_is_the_mask_of_the_direction():
 
 
 def test_residual_cache_follows_the_point_values():
-    loss, _ = completion_problem(40, 30, 3, rng=7)
+    loss, _ = random_completion(40, 30, 3, rng=7)
     manifold = FixedRankDeepLinear(40, 30, 3, rng=1)
     x, y = manifold.random_point(), manifold.random_point()
     vx = loss.value(x)
@@ -107,7 +107,7 @@ def test_no_dense_array_at_20000_by_20000():
     k = 3
     tracemalloc.start()
     try:
-        loss, truth = completion_problem(m, n, k, rng=0)
+        loss, truth = random_completion(m, n, k, rng=0)
         manifold = FixedRankDeepLinear(m, n, k, depth=3, rng=1)
         x = manifold.random_point()
         value = loss.value(x)
@@ -125,7 +125,7 @@ def test_no_dense_array_at_20000_by_20000():
 @pytest.mark.parametrize("depth", [1, 2, 4])
 def test_conjugate_gradient_recovers_a_small_problem(depth):
     m, n, k = 80, 60, 3
-    loss, truth = completion_problem(m, n, k, rng=11)
+    loss, truth = random_completion(m, n, k, rng=11)
     manifold = FixedRankDeepLinear(m, n, k, depth=depth, rng=0)
     x0 = loss.initial_point(k, rng=1)
     assert relative_error(x0, truth) > 1e-2
@@ -138,7 +138,7 @@ def test_conjugate_gradient_recovers_a_small_problem(depth):
 
 def test_fixed_rank_embedded_matches_depth_one():
     m, n, k = 50, 40, 2
-    loss, truth = completion_problem(m, n, k, rng=12)
+    loss, truth = random_completion(m, n, k, rng=12)
     x = loss.initial_point(k, rng=2)
     ours = loss.problem(FixedRankDeepLinear(m, n, k, depth=1)).riemannian_gradient(x)
     theirs = loss.problem(FixedRankEmbedded(m, n, k)).riemannian_gradient(x)
@@ -151,7 +151,7 @@ def test_fixed_rank_embedded_matches_depth_one():
 
 def test_trust_regions_with_the_exact_hessian():
     m, n, k = 60, 50, 2
-    loss, truth = completion_problem(m, n, k, rng=13)
+    loss, truth = random_completion(m, n, k, rng=13)
     problem = loss.problem(FixedRankDeepLinear(m, n, k, depth=3))
     opt = pymanopt.optimizers.TrustRegions(verbosity=0, min_gradient_norm=1e-8)
     res = opt.run(problem, initial_point=loss.initial_point(k, rng=3))
@@ -169,7 +169,7 @@ def test_relative_error_against_dense():
 
 
 def test_initial_point_is_deterministic_and_accurate_with_dense_sampling():
-    loss, truth = completion_problem(60, 50, 3, oversampling=8, rng=15)
+    loss, truth = random_completion(60, 50, 3, oversampling=8, rng=15)
     a, b = loss.initial_point(3, rng=4), loss.initial_point(3, rng=4)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
@@ -178,11 +178,11 @@ def test_initial_point_is_deterministic_and_accurate_with_dense_sampling():
 
 
 def test_generator_is_seeded():
-    a, ta = completion_problem(50, 40, 2, rng=3)
-    b, tb = completion_problem(50, 40, 2, rng=np.random.default_rng(3))
+    a, ta = random_completion(50, 40, 2, rng=3)
+    b, tb = random_completion(50, 40, 2, rng=np.random.default_rng(3))
     np.testing.assert_array_equal(a.rows, b.rows)
     np.testing.assert_array_equal(a.values, b.values)
-    c, _ = completion_problem(50, 40, 2, rng=4)
+    c, _ = random_completion(50, 40, 2, rng=4)
     assert not np.array_equal(a.cols, c.cols)
 
 
@@ -207,7 +207,7 @@ def test_loss_validation(args, kwargs, error, match):
 
 
 def test_point_and_matrix_shape_checks():
-    loss, _ = completion_problem(20, 10, 2, oversampling=2, rng=0)
+    loss, _ = random_completion(20, 10, 2, oversampling=2, rng=0)
     with pytest.raises(ValueError, match="20x10 matrix"):
         loss.value(np.zeros((10, 20)))
     bad = FixedRankDeepLinear(20, 12, 2, rng=0).random_point()
@@ -233,11 +233,11 @@ def test_point_and_matrix_shape_checks():
 )
 def test_generator_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        completion_problem(**kwargs)
+        random_completion(**kwargs)
 
 
 def test_noise_and_coverage_at_low_oversampling():
-    loss, truth = completion_problem(30, 40, 1, oversampling=0.1, rng=1, noise=0.5)
+    loss, truth = random_completion(30, 40, 1, oversampling=0.1, rng=1, noise=0.5)
     mask, _ = _dense_mask(loss)
     assert mask.any(axis=1).all() and mask.any(axis=0).all()
     assert loss.value(truth) > 0
@@ -265,7 +265,7 @@ def _dense_minimizer(loss, W, D):
 @pytest.mark.parametrize("depth", [1, 3])
 def test_linearized_step_is_the_exact_minimizer_along_the_line(depth):
     m, n, k = 40, 30, 3
-    loss, _ = completion_problem(m, n, k, rng=20)
+    loss, _ = random_completion(m, n, k, rng=20)
     manifold = FixedRankDeepLinear(m, n, k, depth=depth, rng=0)
     x = manifold.random_point()
     d = -manifold.riemannian_gradient_from_matrix(x, loss.gradient(x))
@@ -279,7 +279,7 @@ def test_linearized_step_is_the_exact_minimizer_along_the_line(depth):
 
 def test_linearized_step_with_fixed_rank_embedded_tangent_vectors():
     m, n, k = 40, 30, 3
-    loss, _ = completion_problem(m, n, k, rng=21)
+    loss, _ = random_completion(m, n, k, rng=21)
     manifold = FixedRankEmbedded(m, n, k)
     x = loss.initial_point(k, rng=0)
     d = -loss.problem(manifold).riemannian_gradient(x)
@@ -290,7 +290,7 @@ def test_linearized_step_with_fixed_rank_embedded_tangent_vectors():
 
 
 def _search_setup(seed=25):
-    loss, _ = completion_problem(40, 30, 3, rng=seed)
+    loss, _ = random_completion(40, 30, 3, rng=seed)
     manifold = FixedRankDeepLinear(40, 30, 3, depth=2, rng=0)
     problem = loss.problem(manifold)
     x = loss.initial_point(3, rng=1)
@@ -418,7 +418,7 @@ def test_direction_the_observations_do_not_see():
 
 
 def test_searcher_is_copied_without_the_loss():
-    loss, _ = completion_problem(40, 30, 3, rng=24)
+    loss, _ = random_completion(40, 30, 3, rng=24)
     searcher = CompletionLineSearcher(loss, 1e-3, 0.3, 7)
     twin = copy.deepcopy(searcher)
     assert twin.loss is loss
@@ -437,12 +437,12 @@ def test_searcher_is_copied_without_the_loss():
         ((None, 0.0), ValueError, "sufficient_decrease"),
         ((None, 1.0), ValueError, "sufficient_decrease"),
         ((None, 1e-4, 1.5), ValueError, "contraction_factor"),
-        ((None, 1e-4, True), ValueError, "contraction_factor"),
+        ((None, 1e-4, True), TypeError, "contraction_factor"),  # a bool is not a number
         ((None, 1e-4, 0.5, 0), ValueError, "max_iterations"),
     ],
 )
 def test_line_searcher_validation(args, error, match):
-    loss, _ = completion_problem(10, 10, 1, rng=0)
+    loss, _ = random_completion(10, 10, 1, rng=0)
     args = tuple(loss if a is None and i == 0 else a for i, a in enumerate(args))
     with pytest.raises(error, match=match):
         CompletionLineSearcher(*args)
@@ -454,7 +454,7 @@ def test_conjugate_gradient_with_the_line_searcher(depth):
     # linearized step: both recover the truth, the exact step in fewer iterations
     # (measured 36 vs 50 at depth 1, 81 vs 94 at depth 4).
     m, k = 300, 5
-    loss, truth = completion_problem(m, m, k, rng=11)
+    loss, truth = random_completion(m, m, k, rng=11)
     x0 = loss.initial_point(k, rng=1)
     problem = loss.problem(FixedRankDeepLinear(m, m, k, depth=depth))
     iterations = []
@@ -473,10 +473,22 @@ def test_conjugate_gradient_with_the_line_searcher(depth):
 
 def test_line_searcher_with_fixed_rank_embedded():
     m, k = 300, 5
-    loss, truth = completion_problem(m, m, k, rng=11)
+    loss, truth = random_completion(m, m, k, rng=11)
     opt = pymanopt.optimizers.ConjugateGradient(
         verbosity=0, max_iterations=1000, line_searcher=CompletionLineSearcher(loss)
     )
     x0 = loss.initial_point(k, rng=1)
     res = opt.run(loss.problem(FixedRankEmbedded(m, m, k)), initial_point=x0)
     assert relative_error(res.point, truth) < 1e-6
+
+
+def test_problem_refuses_a_manifold_of_another_shape():
+    """Both manifold classes: riemlin's at once, pymanopt's (no public shape) at the first
+    evaluation, with a ValueError that says both shapes."""
+    loss, _ = random_completion(20, 15, 2, oversampling=2.0, rng=0)
+    with pytest.raises(ValueError, match="21x15 but the loss is 20x15"):
+        loss.problem(FixedRankDeepLinear(21, 15, 2))
+    problem = loss.problem(FixedRankEmbedded(21, 15, 2))
+    x = FixedRankDeepLinear(21, 15, 2, rng=1).random_point()
+    with pytest.raises(ValueError, match="21x15 but the loss is 20x15"):
+        problem.cost(x)

@@ -1,4 +1,4 @@
-"""riemlin.diagnostics: derivative checks and one contract for every manifold (issue 11)."""
+"""riemlin.diagnostics: derivative checks and one contract for every manifold."""
 
 import autograd.numpy as anp
 import numpy as np

@@ -1,4 +1,4 @@
-"""Layer factors and the manifold (issue 4): riemlin.factors."""
+"""Layer factors and the manifold: riemlin.networks."""
 
 import autograd
 import numpy as np
@@ -7,7 +7,8 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from riemlin import FixedRankDeepLinear
-from riemlin import factors as fx
+from riemlin import networks as fx
+from riemlin.networks.chain import chain_product
 from tests.conftest import fit_loglog_slope
 
 WIDTH_CASES = {
@@ -42,7 +43,7 @@ def test_adjoint_matches_autograd(N, seed):
     ws = (4,) + tuple(3 + j for j in range(N - 1)) + (5,)
     F = random_factors(ws, seed)
     Z = np.random.default_rng(seed + 7).standard_normal((5, 4))
-    g = autograd.grad(lambda Ws: np.sum(fx._product(Ws) * Z))(F)
+    g = autograd.grad(lambda Ws: np.sum(chain_product(Ws) * Z))(F)
     adj = fx.product_adjoint(F, Z)
     for a, b in zip(adj, g):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
@@ -56,7 +57,7 @@ def test_differential_matches_autograd_jvp(N):
     H = random_factors(ws, 4)
     # the Jacobian of pi applied to H, one layer at a time through autograd's jacobian
     jvp = sum(
-        np.tensordot(autograd.jacobian(lambda *Ws: fx._product(list(Ws)), j)(*F), H[j], axes=2)
+        np.tensordot(autograd.jacobian(lambda *Ws: chain_product(list(Ws)), j)(*F), H[j], axes=2)
         for j in range(N)
     )
     np.testing.assert_allclose(fx.product_differential(F, H), jvp, rtol=1e-12, atol=1e-13)
@@ -283,7 +284,9 @@ def test_horizontal_projection(N, balanced):
 def test_docstring_examples():
     import doctest
 
-    assert doctest.testmod(fx, raise_on_error=True).attempted >= 1
+    import riemlin.networks.product_map
+
+    assert doctest.testmod(riemlin.networks.product_map, raise_on_error=True).attempted >= 1
 
 
 # ---------------------------------------------------------------- bad input

@@ -14,7 +14,7 @@ from riemlin import (
     riemannian_gradient_descent,
     riemannian_gradient_flow,
 )
-from riemlin.ambient import ambient_to_dense
+from riemlin.geometry.ambient import ambient_to_dense
 
 
 def _problem(m=6, n=5, s=12, k=2, seed=0):
@@ -64,8 +64,11 @@ def test_point_start_equals_matrix_start():
     t = [0.0, 0.5, 1.0]
     a = riemannian_gradient_flow(W0, loss, 3, t, "manifold", rtol=1e-10)
     b = riemannian_gradient_flow(point, loss, 3, t, "manifold", rtol=1e-10, output="point")
-    assert isinstance(b.W, list) and len(b.W) == 3
-    np.testing.assert_allclose(a.W[-1], manifold.point_to_matrix(b.W[-1]), atol=1e-13)
+    assert b.stored == "point" and len(b.points) == 3
+    np.testing.assert_allclose(a.W[-1], manifold.point_to_matrix(b.points[-1]), atol=1e-13)
+    np.testing.assert_allclose(b.W[-1], a.W[-1], atol=1e-13)  # formed from the points
+    # and the matrices of a run that stored matrices give the same points
+    np.testing.assert_allclose(a.points[-1][1], b.points[-1][1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("integrator", ["DOP853", "LSODA"])
@@ -240,7 +243,7 @@ def test_low_rank_target_runs_without_dense_arrays():
         ({"W0": np.zeros((6, 5))}, ValueError, "W0 is the zero matrix"),
         ({"k": 3}, ValueError, "W0: W has numerical rank 2 < k=3"),
         ({"depth": 0}, ValueError, "depth must be >= 1"),
-        ({"method": "rk4"}, ValueError, "method must be 'dense' or 'manifold'"),
+        ({"formulation": "rk4"}, ValueError, "formulation must be 'dense' or 'manifold'"),
         ({"integrator": "RK45"}, ValueError, "integrator must be 'DOP853' or 'LSODA'"),
         ({"rtol": -1.0}, ValueError, "rtol must be a positive"),
         ({"output": "list"}, ValueError, "output must be"),
@@ -270,10 +273,10 @@ def test_descent_bad_input():
 def test_docstring_examples_run():
     import doctest
 
-    import riemlin.flows
-    import riemlin.losses
+    import riemlin.dynamics.riemannian
+    import riemlin.losses.regression
 
-    for module in (riemlin.flows, riemlin.losses):
+    for module in (riemlin.dynamics.riemannian, riemlin.losses.regression):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0
 
@@ -309,7 +312,7 @@ def test_factor_velocity_moves_W_along_minus_the_riemannian_gradient(depth):
     # (which keeps U^T U and V^T V constant). Reference: the SVD point, the manifold's
     # Riemannian gradient and the dense tangent vector. Both sides are O(1); the
     # differences are rounding errors amplified by cond(U), cond(V) (< 10 here).
-    from riemlin.flows import _factor_velocity, riemannian_gradient
+    from riemlin.dynamics.riemannian import _factor_velocity, riemannian_gradient
 
     m, n, k = 7, 6, 3
     loss, _ = _problem(m, n, 15, k, seed=depth)
@@ -330,7 +333,7 @@ def test_factor_velocity_moves_W_along_minus_the_riemannian_gradient(depth):
 def test_factor_velocity_of_a_stack_equals_one_state_at_a_time():
     # The batched path (used for the finite-difference Jacobian of LSODA) against the
     # single-state path; they differ only in the LAPACK drivers (rounding level).
-    from riemlin.flows import _factor_velocity
+    from riemlin.dynamics.riemannian import _factor_velocity
 
     loss, _ = _problem(7, 6, 15, 3, seed=2)
     states = [_factored_state(7, 6, 3, seed) for seed in range(4)]

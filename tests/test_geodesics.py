@@ -1,6 +1,6 @@
 """Geodesics, exp and log, distance, parallel transport and curvature of (M_k, g).
 
-References that share no code with riemlin.geodesics: a dense integration of the
+References that share no code with riemlin.geometry.geodesics: a dense integration of the
 geodesic equation on m x n matrices, the constrained geodesic of the balanced layers in
 Euclidean layer space (projected by the product map), closed forms (aligned matrices,
 the rank-one cone), a local-chart finite-difference Riemann tensor and the dense Gauss
@@ -17,8 +17,8 @@ from pymanopt.optimizers import NelderMead, ParticleSwarm
 from scipy.integrate import solve_ivp
 
 from riemlin import FixedRankDeepLinear, balanced_factors
-from riemlin import geodesics as geo
-from riemlin.manifold import FixedRankTangentVector
+from riemlin.geometry import geodesics as geo
+from riemlin.geometry.manifold import FixedRankTangentVector
 from riemlin.reference import metric_operator_inverse_dense
 
 DEPTHS = [1, 2, 3, 7]

@@ -1,4 +1,4 @@
-"""The exact Riemannian Hessian under the deep-linear metric (riemlin.hessian, issue 6)."""
+"""The exact Riemannian Hessian under the deep-linear metric (riemlin.geometry.hessian)."""
 
 import itertools
 
@@ -18,9 +18,9 @@ from riemlin import (
     matrix_problem,
     record_gradient_norms,
 )
-from riemlin import factors as fac
-from riemlin.hessian import hessian_weights, power_divided_differences
-from riemlin.manifold import FixedRankPoint, FixedRankTangentVector
+from riemlin import networks as fac
+from riemlin.geometry.hessian import hessian_weights, power_divided_differences
+from riemlin.geometry.manifold import FixedRankPoint, FixedRankTangentVector
 
 SIZES = [(6, 5, 3), (9, 4, 2), (12, 10, 4)]
 DEPTHS = [1, 2, 3, 5, 20]
@@ -161,8 +161,9 @@ def test_depth_one_is_the_manopt_weingarten_hessian(size):
 
 @pytest.mark.parametrize("depth", [2, 3, 6])
 def test_hessian_is_the_second_derivative_of_the_layer_loss_along_horizontal_lifts(depth):
-    """Riemannian submersion (Bah et al., Sec. 4): on balanced factors of any widths
-    >= k, Hess^g f[xi, xi] = d^2/dt^2 f(pi(W_j + t h_j)) with h = Dpi^*(A_W^{-1} xi)."""
+    """Riemannian submersion (user guide, "A derivation through the layers"): on balanced
+    factors of any widths >= k, Hess^g f[xi, xi] = d^2/dt^2 f(pi(W_j + t h_j)) with
+    h = Dpi^*(A_W^{-1} xi)."""
     m, n, k = 6, 5, 2
     manifold, x, W, funcs = setup(m, n, k, depth, seed=4)
     f = funcs[0]
@@ -300,7 +301,7 @@ def test_connection_difference_is_metric_compatible(depth):
     along a curve, applied to projected fields, by central differences."""
     manifold, x, _, _ = setup(7, 5, 3, depth, seed=5)
     xi, a, b = (manifold.random_tangent_vector(x, rng=i) for i in range(3))
-    A, B = manifold._low_rank(x, a), manifold._low_rank(x, b)
+    A, B = manifold.tangent_to_low_rank(x, a), manifold.tangent_to_low_rank(x, b)
 
     def g_along(t):
         p = manifold.retraction(x, t * xi)
@@ -539,7 +540,7 @@ def test_matrix_problem_with_point_arguments_and_sparse_derivatives():
 @pytest.mark.parametrize("depth", [1, 3])
 def test_matrix_problem_runs_first_order_solvers_and_riemlins_gradient_check(depth):
     # pymanopt's own check_gradient crashes in identify_linear_piece on NumPy >= 2.4 for
-    # every manifold (THEORY.md section 8); riemlin.check_gradient runs the same test.
+    # every manifold (measured with pymanopt 2.2); riemlin.check_gradient runs the same test.
     from riemlin import check_gradient
 
     m, n, k = 9, 7, 2

@@ -7,7 +7,7 @@ from conftest import fit_loglog_slope
 from pymanopt.manifolds import FixedRankEmbedded
 
 from riemlin import Loss, MatrixLoss, RegressionLoss, low_rank_target_loss
-from riemlin.ambient import ambient_to_dense
+from riemlin.geometry.ambient import ambient_to_dense
 from riemlin.losses import gradient_products
 
 SHAPES = [(5, 4, 9), (3, 6, 8), (7, 7, 20)]

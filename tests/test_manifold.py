@@ -1,4 +1,4 @@
-"""The shared parametrized suite for FixedRankDeepLinear (issue 3).
+"""The shared parametrized suite for FixedRankDeepLinear.
 
 Sizes (5, 4, 2), (30, 20, 3), (200, 150, 10); depths 1, 2, 3, 7, 50; two seeds.
 """

@@ -1,10 +1,10 @@
-"""Tests of riemlin.metric: the weights K, c and the operators in SVD coordinates."""
+"""Tests of riemlin.geometry.metric: the weights K, c and the operators in SVD coordinates."""
 
 import mpmath as mp
 import numpy as np
 import pytest
 
-from riemlin.metric import (
+from riemlin.geometry.metric import (
     apply_metric,
     apply_metric_inverse,
     metric_inner,

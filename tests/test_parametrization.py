@@ -21,8 +21,8 @@ from riemlin import (
     matrix_problem,
     record_gradient_norms,
 )
-from riemlin import parametrization as param
-from riemlin.manifold import FixedRankPoint
+from riemlin.geometry import parametrization as param
+from riemlin.geometry.manifold import FixedRankPoint
 
 M_, N_, K_ = 7, 6, 3
 _rng = np.random.default_rng(20)
@@ -322,3 +322,25 @@ def test_accuracy_near_repeated_singular_values_against_50_digits():
         H = problem.riemannian_hessian(x, xi)
         assert abs(manifold.inner_product(x, g, xi) - d1) <= g_tol * manifold.norm(x, g)
         assert abs(manifold.inner_product(x, H, eta) - d2) <= h_tol * manifold.norm(x, H)
+
+
+@pytest.mark.parametrize("part", [0, 1, 2])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_derivatives_are_refused(part, bad):
+    """NaN or inf in any of (du, ds, dvt), for the gradient or the Hessian-vector
+    product, ends in a ValueError naming the argument, never in a silent NaN."""
+    manifold, x = _setup(2)
+    problem = pymanopt.Problem(manifold, pymanopt.function.autograd(manifold)(_product))
+    d = [np.array(a, dtype=float) for a in problem.euclidean_gradient(x)]
+    xi = manifold.random_tangent_vector(x, rng=1)
+    h = [np.array(a, dtype=float) for a in problem.euclidean_hessian(x, xi)]
+    broken = [a.copy() for a in d]
+    broken[part].flat[0] = bad
+    with pytest.raises(ValueError, match="euclidean_gradient"):
+        manifold.euclidean_to_riemannian_gradient(x, broken)
+    with pytest.raises(ValueError, match="euclidean_gradient"):
+        manifold.euclidean_to_riemannian_hessian(x, broken, h, xi)
+    broken = [a.copy() for a in h]
+    broken[part].flat[0] = bad
+    with pytest.raises(ValueError, match="euclidean_hessian"):
+        manifold.euclidean_to_riemannian_hessian(x, d, broken, xi)

@@ -16,8 +16,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from riemlin import FixedRankDeepLinear, balanced_factors, horizontal_lift, product_differential
-from riemlin import parametrization as param
-from riemlin.manifold import FixedRankPoint, FixedRankTangentVector
+from riemlin.geometry import parametrization as param
+from riemlin.geometry.manifold import FixedRankPoint, FixedRankTangentVector
 
 EPS = np.finfo(float).eps
 

@@ -1,9 +1,10 @@
-"""The papers' statements, one test each (issue 7), named after paper and statement.
+"""The papers' statements, one test each, named after paper and statement.
 
 Sources: Bah, Rauhut, Terstiege, Westdickenberg (arXiv:1910.05505, "bah"); Arora, Cohen,
 Golowich, Hu (arXiv:1810.02281, "arora"); Nguegnang, Rauhut, Terstiege (arXiv:2108.02040,
-"nguegnang"); one-neuron-wide layers (Chen et al.; Eftekhari, arXiv:2002.09852). Statements
-marked *derived* are worked out in THEORY.md section 7, not quoted from a paper.
+"nguegnang"); one-neuron-wide layers (Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari,
+arXiv:2002.09852). Statements marked *derived* are worked out in the user guide (chapter
+"Derivations"), not quoted from a paper.
 """
 
 import numpy as np
@@ -19,7 +20,7 @@ from riemlin import (
     riemannian_gradient_descent,
     riemannian_gradient_flow,
 )
-from riemlin.manifold import FixedRankTangentVector
+from riemlin.geometry.manifold import FixedRankTangentVector
 from riemlin.theory import (
     aligned_singular_values,
     arora_counterexample,
@@ -49,7 +50,7 @@ def _weingarten_hessian(point, G, H_xi, xi) -> FixedRankTangentVector:
         + u S^{-1} U_p^\top G P_{V^\perp}
 
     in the tangent coordinates ``(Up, M, Vp)`` (Absil, Mahony, Trumpf 2013, the
-    Weingarten map of :math:`\mathcal M_k`; Vandereycken 2013, Prop. 2.3; pymanopt's
+    Weingarten map of :math:`\mathcal M_k`; Vandereycken 2013; pymanopt's
     ``FixedRankEmbedded.euclidean_to_riemannian_hessian``).
 
     Parameters
@@ -93,7 +94,7 @@ def _aligned_problem(s_target, sigma0, seed=0, m=5, n=4):
 @pytest.mark.parametrize("depth", [1, 2, 3, 5])
 @pytest.mark.parametrize("zero_target", [False, True], ids=["s>0", "s=0"])
 def test_bah_aligned_whitened_flow_singular_values(depth, zero_target):
-    """Bah et al. (Sec. 4) / THEORY 4 and 7: the aligned whitened flow is d sigma/dt =
+    """Bah et al.; user guide, "The aligned flow and its closed forms": the flow is d sigma/dt =
     -N sigma^{2(N-1)/N} (sigma - s), solved by aligned_singular_values (closed forms for
     N = 1, 2 and s = 0, a Radau solve otherwise). Checked against the full matrix flow
     riemannian_gradient_flow at rtol 1e-12 to 1e-9 relative. A failure means the closed
@@ -110,9 +111,10 @@ def test_bah_aligned_whitened_flow_singular_values(depth, zero_target):
 
 
 def test_aligned_singular_values_zero_target_loses_rank_only_in_the_limit():
-    """THEORY 7 (derived): for s = 0 and N >= 2, sigma(t) = (sigma0^{-p} + 2(N-1) t)^{-1/p},
-    p = 2(N-1)/N, positive for all t and O(t^{-N/(2(N-1))}). The ODE branch (forced by a
-    tiny s) must agree with it; a failure means one of the two branches is wrong."""
+    """Derived (user guide, "The aligned flow and its closed forms"): for s = 0 and N >= 2,
+    sigma(t) = (sigma0^{-p} + 2(N-1) t)^{-1/p}, p = 2(N-1)/N, positive for all t and
+    O(t^{-N/(2(N-1))}). The ODE branch (forced by a tiny s) must agree with it; a failure
+    means one of the two branches is wrong."""
     t = np.array([0.0, 1.0, 10.0, 100.0])
     closed = aligned_singular_values([0.0], [1.3], 4, t)[:, 0]
     ode = aligned_singular_values([1e-14], [1.3], 4, t)[:, 0]
@@ -154,9 +156,10 @@ def _regression(seed, m=5, n=4, samples=9):
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_bah_critical_points_on_Mk(k):
-    """Bah et al. (Sec. 6) / THEORY 7: W_S = (sum_{i in S} b_i p_i q_i^T) Q^{-1} are critical
-    points of L on M_k with L(W_S) = (||Y||^2 - sum_S b_i^2)/2, the best is the optimum of
-    rank <= k. A failure means a wrong critical set, a wrong value or a wrong whitening."""
+    """Bah et al.; user guide, "Critical points and their index": W_S = (sum_{i in S} b_i p_i
+    q_i^T) Q^{-1} are critical points of L on M_k with L(W_S) = (||Y||^2 - sum_S b_i^2)/2, the
+    best is the optimum of rank <= k. A failure means a wrong critical set, a wrong value or a
+    wrong whitening."""
     loss = _regression(1)
     cps = critical_points(loss, k)
     assert len(cps) == {1: 4, 2: 6, 3: 4}[k]
@@ -186,11 +189,11 @@ def test_critical_points_need_distinct_singular_values():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_bah_critical_point_index_depth1(seed):
-    """Bah et al. (Sec. 6) / THEORY 7, derived index: at W_S the Hessian of L on M_k (depth
-    1, embedded Hessian of Absil-Mahony-Trumpf) has exactly #{(i in S, j not in S): b_j > b_i}
-    negative eigenvalues: the global minimizer has index 0, every other W_S is a strict
-    saddle. Whitened data: the eigenvalues are 1 and 1 +- b_j/b_i. A failure means a wrong
-    Hessian, basis or eigen-solve, or a wrong derivation."""
+    """Derived index (user guide, "Critical points and their index"): at W_S the Hessian of L on M_k
+    (depth 1, embedded Hessian of Absil-Mahony-Trumpf) has exactly #{(i in S, j not in S): b_j >
+    b_i} negative eigenvalues: the global minimizer has index 0, every other W_S is a strict saddle.
+    Whitened data: the eigenvalues are 1 and 1 +- b_j/b_i. A failure means a wrong Hessian, basis or
+    eigen-solve, or a wrong derivation."""
     loss = _regression(seed)
     for k in (1, 2):
         cps = critical_points(loss, k)
@@ -217,7 +220,7 @@ def test_bah_critical_point_index_depth1(seed):
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
 def test_bah_critical_point_index_under_g(depth):
-    """Bah et al. (Sec. 6): under the deep-linear metric g of every depth the global
+    """Bah et al.; derived index: under the deep-linear metric g of every depth the global
     minimizer on M_k has index 0 and the other critical points are strict saddles, with the
     same index as for depth 1 (at a critical point the Hessian form is metric-independent).
     Uses the manifold's exact Riemannian Hessian; a failure means that Hessian is wrong at
@@ -241,8 +244,8 @@ def test_bah_critical_point_index_under_g(depth):
 def test_arora_definitions_and_theorem1_quantities_by_hand():
     """Arora et al., Definitions 1, 2 and Theorem 1 on cases computed by hand:
     margin of diag(2, .5) w.r.t. diag(2, 1) is 1 - .5; layers diag(1, 2), I are 3-balanced;
-    for Phi = [1], c = .5, N = 2: delta = .25/(256*8), eta = .5^3/(6144*8) (constants as
-    reconstructed, unconfirmed), rate = .5; T = ceil(ln(l0/eps)/(eta rate))."""
+    for Phi = [1], c = .5, N = 2: delta = .25/(256*8), eta = .5^3/(6144*8) (the paper's
+    constants, confirmed), rate = .5; T = ceil(ln(l0/eps)/(eta rate))."""
     assert deficiency_margin(np.diag([2.0, 0.5]), np.diag([2.0, 1.0])) == pytest.approx(0.5)
     assert balancedness([np.diag([1.0, 2.0]), np.eye(2)]) == pytest.approx(3.0)
     assert balancedness([np.eye(2)]) == 0.0
@@ -267,7 +270,7 @@ def _arora_start(depth, seed=0, noise=0.15):
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
 def test_arora_lemma1_per_step_descent_at_theorem_step(depth):
-    """Arora et al., Lemma 1 and Lemma 2 at the step of Theorem 1: each step has
+    """Arora et al., Lemma 1 and the proof of Theorem 1, at its step: each step has
     l(t+1) <= (1 - eta sigma_min(W(t))^{2(N-1)/N}) l(t), and layers that start delta-balanced
     (delta of Theorem 1) stay 2 delta-balanced. The step is tiny (~1e-8), so the ratios sit
     just below 1, far above rounding (1e-16). A failure means descent or the statement is
@@ -288,7 +291,7 @@ def test_arora_lemma1_per_step_descent_at_theorem_step(depth):
 
 @pytest.mark.parametrize("step", [1e-3, 1e-2, 5e-2, 1e-1])
 def test_arora_lemma1_per_step_descent_beyond_theorem_step(step):
-    """Arora et al., Lemma 1 measured far above the (unconfirmed) step bound: the per-step
+    """Arora et al., Lemma 1 measured far above Theorem 1's step bound: the per-step
     inequality still holds on this case (depth 3) until the loss reaches rounding level
     (steps with l(t) < 1e-20 l(0) are excluded: l is then (eps ||Phi||)^2-noise), and the
     unrolled bound l(T) <= (1 - eta c^{2(N-1)/N})^T l(0) holds. A failure means a broken
@@ -319,7 +322,7 @@ def test_arora_procedure1_margin_probability(scale):
 
 
 def test_arora_theorem2_margin_probability_limits():
-    """Arora et al., Theorem 2 / Claim 3: for d_N = 1 the probability of a margin tends to
+    """Arora et al., Theorem 2; derived limits: for d_N = 1 the probability of a margin tends to
     1/2 (from below) as s -> 0; for rank Phi >= 2 it tends to 0 (derived). A failure means
     the chi-square formula has the wrong dof or noncentrality."""
     row = np.array([[1.0, 2.0, -1.0]])
@@ -360,8 +363,8 @@ def test_bah_balanced_flow_converges_to_minimizer_on_Mk(depth):
     """Bah et al.: from random balanced starts of rank k <= r the flow converges to the
     global minimizer of L on M_k and W(t) itself converges (the distance to W*_k falls,
     W(40) - W(20) is below 1e-6 relative). Three seeds, k = 2 < r = 3, run with the
-    equivalent Riemannian flow (Theorem 4.4). A failure means the flow ends at a saddle or
-    drifts."""
+    equivalent Riemannian flow (the equivalence theorem). A failure means the flow ends at
+    a saddle or drifts."""
     rng = np.random.default_rng(5)
     loss = RegressionLoss(rng.standard_normal((4, 12)), rng.standard_normal((3, 12)))
     Wk, best = loss.optimum(2)
@@ -388,9 +391,10 @@ def _one_neuron_layers(u, v, sigma0, depth):
 
 
 def test_one_neuron_predict_limit_by_hand():
-    """THEORY 7 (derived i* rule) on hand cases for Phi = diag(3, 2, 1, 0): e2 e2^T -> saddle
-    2; u0 = (1, 1)/sqrt2, v0 = (-1, 1)/sqrt2 cancels pair 1 -> saddle 2; e4 e4^T -> origin;
-    e1 e3^T -> global. A failure means a wrong coefficient u_i^T u0 + v_i^T v0."""
+    """Derived i* rule (user guide, "One-neuron-wide layers") on hand cases for Phi = diag(3, 2,
+    1, 0): e2 e2^T -> saddle 2; u0 = (1, 1)/sqrt2, v0 = (-1, 1)/sqrt2 cancels pair 1 -> saddle
+    2; e4 e4^T -> origin; e1 e3^T -> global. A failure means a wrong coefficient u_i^T u0 +
+    v_i^T v0."""
     loss = RegressionLoss(np.eye(4), ONE_NEURON_PHI)
     e = np.eye(4)
     h = np.sqrt(0.5)
@@ -430,7 +434,7 @@ def _one_neuron_ensemble(depth, runs, seed, T):
 
 
 def test_one_neuron_limits_ensemble_depth2():
-    """One-neuron-wide layers (Chen et al.; Eftekhari; derived i* rule): 200 seeded runs of
+    """One-neuron-wide layers (Chen, Lin, Zhang; Eftekhari; derived i* rule): 200 seeded runs of
     the layer flow (depth 2, widths 4-1-4, Phi = diag(3, 2, 1, 0)), starts drawn so that
     every outcome occurs; predict_limit must match classify_limit on every run (measured:
     200/200, each of the four outcomes 43-56 times). Starts whose cancellation is inexact in
@@ -476,12 +480,12 @@ def _stage_problem():
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
 def test_one_neuron_trajectory_closed_form_vs_flows(depth):
-    """THEORY 7 (derived): from W(0) = sigma0 u0 v0^T the balanced flow is
-    (x; y) = exp(tau [[0, Phi], [Phi^T, 0]]) (u0; v0), u = x/|x|, v = y/|y|, d tau/dt =
-    sigma^{(N-2)/N}, sigma = |x|^N / (1/sigma0 + N int |x|^N). one_neuron_trajectory must
-    match riemannian_gradient_flow (and, depth 3, the layer flow of widths 3-1-1-4) to 1e-8
-    relative over the decay, plateau and convergence (measured: 1e-11 to 2e-10, the flows'
-    own error). A failure means the formula, the metric on M_1 or the flows are wrong."""
+    """Derived (user guide, "One-neuron-wide layers"): from W(0) = sigma0 u0 v0^T the balanced flow
+    is (x; y) = exp(tau [[0, Phi], [Phi^T, 0]]) (u0; v0), u = x/|x|, v = y/|y|, d tau/dt =
+    sigma^{(N-2)/N}, sigma = |x|^N / (1/sigma0 + N int |x|^N). one_neuron_trajectory must match
+    riemannian_gradient_flow (and, depth 3, the layer flow of widths 3-1-1-4) to 1e-8 relative over
+    the decay, plateau and convergence (measured: 1e-11 to 2e-10, the flows' own error). A failure
+    means the formula, the metric on M_1 or the flows are wrong."""
     loss, u0, v0, _, _ = _stage_problem()
     assert u0 @ loss.target @ v0 < 0
     W0 = 0.05 * np.outer(u0, v0)
@@ -528,17 +532,16 @@ def _escape_and_turn(W0, sigma0, loss, depth, st):
     [(2, [1e-2, 1e-4, 1e-6, 1e-8]), (3, [1e-3, 1e-6, 1e-9]), (4, [1e-4, 1e-5, 1e-6])],
 )
 def test_one_neuron_stages_escape_time_vs_runs(depth, sigma0s):
-    """THEORY 7 (derived), plateau length: the time at which sigma reaches a/2 (a = s_{i*},
-    the singular value of the pair the run escapes along, here s_1 = 3) is, as sigma0 -> 0,
-    sigma0^{-q} int_0^inf |x(tau)|^{-(N-2)} d tau (q = (N-2)/N, N >= 3; relative error
-    O(sigma0^q)) and ln(a / (sigma0 A^2)) / (2a) for N = 2 (A = |u_1^T u0 + v_1^T v0|/2;
-    absolute error O(sigma0^{g/a}), g = s_1 - s_2). For the aligned start these are THEORY's
-    sigma0^{-q}/((N-2)a) and ln(a/sigma0)/(2a). Checked against riemannian_gradient_flow:
-    the error falls, with log-log slope q (N >= 3; relative error) or g/a = 1/3 (N = 2;
-    absolute error) within 0.1 (measured 0.33, 0.33 and 0.44 for N = 2, 3, 4).
-    The turn (rho = u^T Phi v = 0, end of the decay) is exact for N = 2 and leading order
-    otherwise. A failure means a wrong asymptotic formula, a wrong a, or a flow that does
-    not resolve the plateau."""
+    """Derived (user guide, "One-neuron-wide layers: the stages of a run"), plateau length: the time
+    at which sigma reaches a/2 (a = s_{i*}, the singular value of the pair the run escapes along,
+    here s_1 = 3) is, as sigma0 -> 0, sigma0^{-q} int_0^inf |x(tau)|^{-(N-2)} d tau (q = (N-2)/N, N
+    >= 3; relative error O(sigma0^q)) and ln(a / (sigma0 A^2)) / (2a) for N = 2 (A = |u_1^T u0 +
+    v_1^T v0|/2; absolute error O(sigma0^{g/a}), g = s_1 - s_2). For the aligned start these are
+    sigma0^{-q}/((N-2)a) and ln(a/sigma0)/(2a). Checked against riemannian_gradient_flow: the error
+    falls, with log-log slope q (N >= 3; relative error) or g/a = 1/3 (N = 2; absolute error) within
+    0.1 (measured 0.33, 0.33 and 0.44 for N = 2, 3, 4). The turn (rho = u^T Phi v = 0, end of the
+    decay) is exact for N = 2 and leading order otherwise. A failure means a wrong asymptotic
+    formula, a wrong a, or a flow that does not resolve the plateau."""
     loss, u0, v0, U, V = _stage_problem()
     q = (depth - 2) / depth
     errs, turn_errs = [], []
@@ -563,11 +566,12 @@ def test_one_neuron_stages_escape_time_vs_runs(depth, sigma0s):
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
 def test_one_neuron_stages_final_linear_rate_vs_runs(depth):
-    """THEORY 7 (derived), last stage: L - L(W*) = (sigma - rho)^2/2 + (a^2 - rho^2)/2 decays
-    at lambda = min(2N a^{2(N-1)/N}, 2 g a^{(N-2)/N}) (g = s_1 - s_2 here: the direction,
-    not the singular value, sets the rate), so |W - W*| decays at lambda/2. The measured
-    rate of riemannian_gradient_flow between |W - W*| = 1e-3 and 1e-8 must agree to 1e-4
-    relative (measured: 1e-7 to 2e-6). A failure means a wrong rate or linearization."""
+    """Derived (user guide, "One-neuron-wide layers: the stages of a run"), last stage: L - L(W*) =
+    (sigma - rho)^2/2 + (a^2 - rho^2)/2 decays at lambda = min(2N a^{2(N-1)/N}, 2 g a^{(N-2)/N})
+    (g = s_1 - s_2 here: the direction, not the singular value, sets the rate), so |W - W*|
+    decays at lambda/2. The measured rate of riemannian_gradient_flow between |W - W*| = 1e-3
+    and 1e-8 must agree to 1e-4 relative (measured: 1e-7 to 2e-6). A failure means a wrong rate
+    or linearization."""
     loss, u0, v0, U, V = _stage_problem()
     W0 = 0.3 * np.outer(u0, v0)
     st = one_neuron_stages(W0, loss, depth)
@@ -605,7 +609,7 @@ def _arora_negative_target():
 @pytest.mark.parametrize("depth", [2, 4, 6])
 @pytest.mark.parametrize("step", [0.01, 0.05, 0.1, 1.0])
 def test_arora_counterexample_identity_start_never_below_bound(depth, step):
-    """Arora et al. (counterexample, THEORY 7): N even, Phi symmetric with eigenvalue
+    """Arora et al., Claim 5 (counterexample): N even, Phi symmetric with eigenvalue
     lambda = -1, W_j(0) = I: descent stays at loss >= lambda^2/2 for every step size
     (1.0 diverges; still above; at N = 2 the run may stop on numerical rank loss, the
     negative direction's eigenvalue reaching rounding level). The reason, checked here: all

@@ -10,7 +10,7 @@ The built-in kinds share one seeded problem (:func:`draw_problem`):
 * ``"riemannian_descent"``: retraction-based descent on :math:`\mathcal M_k`,
   :func:`riemlin.riemannian_gradient_descent`, from the same end-to-end start;
 * ``"compare_flows"``: the layer flow against the Riemannian flow,
-  :func:`riemlin.compare_flows` (Bah et al., arXiv:1910.05505, Theorem 4.4).
+  :func:`riemlin.compare_flows` (the equivalence theorem of Bah et al., arXiv:1910.05505).
 
 A kind may raise; the runner turns the exception into a failure row. Failures that the
 run itself reports (divergence, rank loss) come back as ``status`` and ``message``.
@@ -26,10 +26,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from riemlin._validation import check_positive
+from riemlin.dynamics.result import Status
+
 __all__ = ["Param", "RunKind", "KINDS", "register_kind", "draw_problem"]
 
-#: Status of a run that raised an exception (the flows use 0, -1, -2, -3).
-EXCEPTION = -4
+#: Status of a run that raised an exception (the flows end with the other statuses).
+EXCEPTION = Status.EXCEPTION
 
 
 @dataclass(frozen=True)
@@ -179,8 +182,7 @@ def _check_problem(p) -> None:
         raise ValueError(f"hidden = {p['hidden']} is below k = {p['k']}")
     if p["samples"] < p["n"]:
         raise ValueError(f"samples = {p['samples']} is below n = {p['n']} (X X^T singular)")
-    if not p["scale"] > 0:
-        raise ValueError(f"scale must be positive; got {p['scale']}")
+    check_positive(p["scale"], "scale")
     if not 0 < p["rank_tol"] < 1:
         raise ValueError(f"rank_tol must be in (0, 1); got {p['rank_tol']}")
 
@@ -210,17 +212,15 @@ def draw_problem(p: Mapping, seed: np.random.SeedSequence):
     W0 : ndarray, shape (m, n)
     layers : list of ndarray
     """
-    from riemlin.factors import balanced_factors
-    from riemlin.losses import RegressionLoss
+    from riemlin.losses import random_regression
+    from riemlin.networks.balance import balanced_factors
 
     rng = np.random.default_rng(seed)
-    m, n, k, s = p["m"], p["n"], p["k"], p["samples"]
-    X = rng.standard_normal((n, s)) / np.sqrt(s)
-    Y = rng.standard_normal((m, s)) / np.sqrt(s)
-    W0 = p["scale"] * (rng.standard_normal((m, k)) @ rng.standard_normal((k, n))) / np.sqrt(k)
+    m, n = p["m"], p["n"]
+    loss, W0 = random_regression(m, n, p["k"], p["samples"], rng, scale=p["scale"])
     widths = (n,) + (p["hidden"],) * (p["depth"] - 1) + (m,)
     layers = balanced_factors(W0, widths, rng=rng)
-    return RegressionLoss(X, Y), W0, layers
+    return loss, W0, layers
 
 
 def _measure(W, factors, loss, p, loss0) -> dict:
@@ -260,8 +260,7 @@ _DESCENT = dict(
 
 def _check_descent(p) -> None:
     _check_problem(p)
-    if not p["step"] > 0:
-        raise ValueError(f"step must be positive; got {p['step']}")
+    check_positive(p["step"], "step")
 
 
 def _step_bound(loss, p, layers: bool) -> float:
@@ -280,7 +279,7 @@ def _step_bound(loss, p, layers: bool) -> float:
 
 def run_factor_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
     """Gradient descent on balanced layers (kind ``"factor_descent"``)."""
-    from riemlin.factor_flows import factor_gradient_descent
+    from riemlin.dynamics.layers import factor_gradient_descent
 
     loss, _, layers = draw_problem(p, seed)
     n = p["n_steps"]
@@ -302,7 +301,7 @@ def run_factor_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
 
 def run_riemannian_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
     """Riemannian gradient descent on ``M_k`` (kind ``"riemannian_descent"``)."""
-    from riemlin.flows import riemannian_gradient_descent
+    from riemlin.dynamics.riemannian import riemannian_gradient_descent
 
     loss, W0, _ = draw_problem(p, seed)
     bound = _step_bound(loss, p, layers=False)
@@ -313,7 +312,7 @@ def run_riemannian_descent(p: Mapping, seed: np.random.SeedSequence) -> dict:
         out = _failed(_RIEMANNIAN_RECORDS, res.status, res.message, loss, p)
         out.update(step_bound=bound)
         return out
-    u, s, vt = res.W[-1]
+    u, s, vt = res.points[-1]
     out = _measure((u * s) @ vt, None, loss, p, float(res.loss[0]))
     out.update(step_bound=bound, status=0, message=res.message)
     return out
@@ -328,7 +327,9 @@ _FLOWS = dict(
     t_end=Param(float, 5.0, 0.0, doc="end time of both flows"),
     n_times=Param(int, 21, 2, doc="number of output times in [0, t_end]"),
     rtol=Param(float, 1e-9, 0.0, doc="tolerance of both integrators"),
-    method=Param(str, "manifold", choices=("manifold", "dense"), doc="Riemannian integrator"),
+    formulation=Param(
+        str, "manifold", choices=("manifold", "dense"), doc="coordinates of the Riemannian flow"
+    ),
 )
 
 
@@ -340,14 +341,14 @@ def _check_flows(p) -> None:
 
 def run_compare_flows(p: Mapping, seed: np.random.SeedSequence) -> dict:
     """Layer flow against Riemannian flow (kind ``"compare_flows"``)."""
-    from riemlin.compare import compare_flows
+    from riemlin.dynamics.equivalence import compare_flows
 
     loss, _, layers = draw_problem(p, seed)
     cmp = compare_flows(
         layers,
         loss,
         np.linspace(0.0, p["t_end"], p["n_times"]),
-        method=p["method"],
+        formulation=p["formulation"],
         rtol=p["rtol"],
         atol=p["rtol"] * 1e-3,
     )

@@ -22,12 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
+from riemlin.dynamics.result import Status
 from riemlin.experiments.kinds import KINDS
 from riemlin.experiments.results import Results, read_results
 
 __all__ = ["report", "summarize"]
 
-_STATUS = {0: "ok", -1: "integrator failed", -2: "diverged", -3: "rank lost", -4: "exception"}
+
+def _status_name(code) -> str:
+    try:
+        return Status(int(code)).description
+    except ValueError:  # a code no flow produces (a results file from elsewhere)
+        return str(code)
 
 
 def _wilson(k: np.ndarray, n: np.ndarray, z: float = 1.96):
@@ -59,7 +65,7 @@ def _thresholds(res: Results, cols: dict) -> list:
     bounds = {}
     for i, row in enumerate(res.rows):
         key = (row["kind"], row["replicate"], *(row[p] for p in others))
-        groups[key].append((cols["step"][i], cols["status"][i] == -2))
+        groups[key].append((cols["step"][i], cols["status"][i] == Status.DIVERGED))
         if "step_bound" in cols:
             bounds[key] = cols["step_bound"][i]
     out = []
@@ -103,7 +109,7 @@ def summarize(results) -> str:
         return lines[0]
     status = Counter(int(s) for s in cols["status"])
     lines.append(
-        "status: " + ", ".join(f"{_STATUS.get(s, s)} {c}" for s, c in sorted(status.items()))
+        "status: " + ", ".join(f"{_status_name(s)} {c}" for s, c in sorted(status.items()))
     )
     runtime = cols["runtime"]
     lines.append(
@@ -234,7 +240,7 @@ def _phase_plot(cols, kinds, path):
                     s = (cols["kind"] == kind) & (cols["step"] == st)
                     s &= (cols["depth"] == d) if "depth" in cols else True
                     if s.any():
-                        frac[a, b] = np.mean(cols["status"][s] == -2)
+                        frac[a, b] = np.mean(cols["status"][s] == Status.DIVERGED)
             im = ax.imshow(frac, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="viridis")
             ax.set_xticks(range(steps.size), [f"{s:.3g}" for s in steps], rotation=60)
             ax.set_yticks(range(depths.size), [f"{d:g}" for d in depths])

@@ -1,4 +1,4 @@
-"""The papers' statements as checkable functions (issue 7).
+"""The papers' statements as checkable functions.
 
 One module per source: :mod:`~riemlin.theory.aligned` (the aligned, whitened flow),
 :mod:`~riemlin.theory.critical` (critical points of the loss on ``M_k`` and their index),
@@ -6,7 +6,9 @@ One module per source: :mod:`~riemlin.theory.aligned` (the aligned, whitened flo
 :mod:`~riemlin.theory.limits` (where descent and flows end: Nguegnang, Rauhut, Terstiege,
 arXiv:2108.02040; Bah et al., arXiv:1910.05505), :mod:`~riemlin.theory.one_neuron`
 (limits of one-neuron-wide layers) and :mod:`~riemlin.theory.stages` (their trajectory in
-closed form and its stages). ``tests/test_theorems.py`` checks each statement.
+closed form and its stages). ``tests/test_theorems.py`` checks each statement; the user
+guide's chapters "The papers' statements, checked" and "Derivations" list them and work
+out the derived ones.
 """
 
 from riemlin.theory.aligned import aligned_singular_values

@@ -12,16 +12,17 @@ vectors fixed and moves each singular value by
 
 because :math:`\mathcal A_W` acts on the diagonal block by :math:`K_{aa} = N p_a^{N-1}`,
 :math:`p_a = \sigma_a^{2/N}` (Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505,
-Section 4 for the flow; Saxe, McClelland, Ganguli, arXiv:1312.6120, for the depth-2
-closed form).
+for the flow; Saxe, McClelland, Ganguli, arXiv:1312.6120, for the depth-2 closed form;
+derived in the user guide, section "The aligned flow and its closed forms").
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from scipy.integrate import Radau
 
 from riemlin._validation import check_array, check_int
+from riemlin.dynamics.stepping import guarded, march
 
 __all__ = ["aligned_singular_values"]
 
@@ -64,20 +65,25 @@ def _ode(s, sigma0, depth, t, rtol):
     if not np.any(tt > 0):  # every time is the start: solve_ivp needs a span of positive length
         return np.broadcast_to(sigma0, t.shape + s.shape).copy()
     order = np.argsort(tt)
-    sol = solve_ivp(
-        rhs,
-        (0.0, float(tt[order[-1]])),
-        np.log(sigma0),
-        method="Radau",
-        t_eval=tt[order],
-        rtol=rtol,
-        atol=rtol * 1e-2,
-        jac=jac,
+    end = float(tt[order[-1]])
+    y0 = np.log(sigma0)
+    if end == 0:
+        return np.broadcast_to(sigma0, t.shape + s.shape).copy()
+    ys = []
+
+    def make_solver():
+        return Radau(guarded(rhs), 0.0, y0, end, rtol=rtol, atol=rtol * 1e-2, jac=guarded(jac))
+
+    status, message = march(
+        make_solver, np.concatenate(([0.0], tt[order])), lambda _t, y: ys.append(np.array(y))
     )
-    if sol.status != 0:  # pragma: no cover - Radau on a scalar, monotone, dissipative ODE
-        raise RuntimeError(f"aligned_singular_values: the ODE solver failed: {sol.message}")
+    if status != 0:
+        raise ValueError(
+            f"s, sigma0 and t: the flow of log(sigma) could not be followed to t={end:.6g} "
+            f"({message})"
+        )
     out = np.empty((tt.size, s.size))
-    out[order] = np.exp(sol.y.T)
+    out[order] = np.exp(np.array(ys))
     return out.reshape(t.shape + s.shape)
 
 
@@ -90,7 +96,8 @@ def aligned_singular_values(s, sigma0, depth: int, t, *, rtol: float = 1e-13) ->
     * :math:`N = 1`: :math:`\sigma = s + (\sigma_0 - s)e^{-t}`.
     * :math:`N = 2`: :math:`\sigma = s\sigma_0 e^{2st} / (s - \sigma_0 + \sigma_0 e^{2st})`
       (the logistic solution of Saxe et al. 2014, in this notation).
-    * :math:`s = 0`, :math:`N \ge 2` (derived, THEORY section 7):
+    * :math:`s = 0`, :math:`N \ge 2` (derived in the user guide, section "The aligned
+      flow and its closed forms"):
       :math:`\sigma = (\sigma_0^{-2(N-1)/N} + 2(N-1)t)^{-N/(2(N-1))}`; the rank is lost
       only in the limit.
     * otherwise: an implicit Runge–Kutta solve (Radau IIA, order 5) of the equation for
@@ -123,7 +130,7 @@ def aligned_singular_values(s, sigma0, depth: int, t, *, rtol: float = 1e-13) ->
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 4 (the flow on :math:`\mathcal M_k`); Saxe,
+    Bah et al., arXiv:1910.05505 (the flow on :math:`\mathcal M_k`); Saxe,
     McClelland, Ganguli, arXiv:1312.6120 (depth 2).
 
     Examples
@@ -136,7 +143,7 @@ def aligned_singular_values(s, sigma0, depth: int, t, *, rtol: float = 1e-13) ->
     s = check_array(s, "s", ndim=1)
     sigma0 = check_array(sigma0, "sigma0", ndim=1)
     depth = check_int(depth, "depth")
-    t = check_array(t, "t")
+    t = check_array(t, "t", allow_empty=True)
     if s.size != sigma0.size:
         raise ValueError(f"s and sigma0 must have the same length; got {s.size} and {sigma0.size}")
     if np.any(s < 0):

@@ -10,22 +10,21 @@ Setting: whitened data, so up to an additive constant the loss is
 * Theorem 1: a margin :math:`c > 0`, :math:`\delta`-balanced start and a small step give
   :math:`\ell(T) \le \epsilon` after :math:`T \ge \ln(\ell(0)/\epsilon) /
   (\eta c^{2(N-1)/N})` steps. Through Lemma 1 every step satisfies
-  :math:`\ell(t+1) \le (1 - \eta\,\sigma_{\min}(W(t))^{2(N-1)/N})\,\ell(t)`, and
-  (Lemma 2) the iterates stay :math:`2\delta`-balanced.
+  :math:`\ell(t+1) \le (1 - \eta\,\sigma_{\min}(W(t))^{2(N-1)/N})\,\ell(t)`, and (in the
+  proof of Theorem 1) the iterates stay :math:`2\delta`-balanced.
 
-What was confirmed against the paper's text here (ICLR 2019 version, formulas partly
-lost in the copy available): the two definitions, the per-step factor
-:math:`1 - \eta\,\sigma_{\min}(W(t))^{2(N-1)/N}`, the :math:`2\delta`-balancedness of
-the iterates and the unrolling :math:`\ell(t) \le (1 - \eta c^{2(N-1)/N})^t \ell(0)`.
-**Not confirmed**: the constants 256 in :math:`\delta` and 6144 in the step bound of
-Theorem 1 (and the exact powers of :math:`\|\Phi\|_F` and ``N`` there); they are the
-reconstruction of THEORY.md section 7, used by :func:`arora_theorem1` as such.
+Confirmed against the paper's text (ICLR 2019 version): the two definitions, Theorem 1
+with its constants (256 in :math:`\delta`, 6144 in the step bound, the factors
+:math:`N^3`, the Frobenius norm :math:`\|\Phi\|_F` with the exponents
+:math:`2(N-1)/N` and :math:`(6N-4)/N`, the power :math:`(4N-2)/N` of :math:`c`) and its
+iteration count, Lemma 1, Procedure 1 and Theorem 2.
 
-Their counterexample (a margin is needed): :func:`arora_counterexample`.
+Their counterexample (a margin is needed; Claim 5): :func:`arora_counterexample`.
 
-Procedure 1 (balanced initialization) is :func:`riemlin.factors.balanced_initialization`;
+Procedure 1 (balanced initialization) is :func:`riemlin.networks.balanced_initialization`;
 for its end-to-end matrix :math:`A` (iid :math:`\mathcal N(0, s^2)` entries) the
-probability of a margin :math:`\ge c` is a noncentral chi-square cdf (*derived*, see
+probability of a margin :math:`\ge c` is a noncentral chi-square cdf (*derived* in the
+user guide, section "The margin probability of balanced initialization"; see
 :func:`margin_probability`).
 """
 
@@ -37,9 +36,16 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import ncx2
 
-from riemlin._validation import as_generator, check_array, check_int
-from riemlin.factors import _check_factors, balanced_initialization, imbalance
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_factors,
+    check_int,
+    check_nonnegative,
+    check_positive,
+)
 from riemlin.losses import RegressionLoss
+from riemlin.networks.balance import balanced_initialization, imbalance
 
 __all__ = [
     "AroraBounds",
@@ -54,7 +60,7 @@ __all__ = [
     "margin_probability_mc",
 ]
 
-#: Constants of Theorem 1 as reconstructed in THEORY.md section 7 (NOT confirmed in the paper).
+#: Constants of Theorem 1 (confirmed against the ICLR 2019 version of the paper).
 DELTA_CONSTANT = 256.0
 STEP_CONSTANT = 6144.0
 
@@ -65,11 +71,9 @@ class AroraBounds(NamedTuple):
     Attributes
     ----------
     delta : float
-        Required balancedness :math:`c^2 / (256 N^3 \\|\\Phi\\|_F^{2(N-1)/N})` (constant
-        unconfirmed).
+        Required balancedness :math:`c^2 / (256 N^3 \\|\\Phi\\|_F^{2(N-1)/N})`.
     step : float
-        Step bound :math:`c^{(4N-2)/N} / (6144 N^3 \\|\\Phi\\|_F^{(6N-4)/N})` (constant
-        unconfirmed).
+        Step bound :math:`c^{(4N-2)/N} / (6144 N^3 \\|\\Phi\\|_F^{(6N-4)/N})`.
     rate : float
         :math:`c^{2(N-1)/N}`; the excess loss contracts by at least
         :math:`1 - \\eta \\cdot` ``rate`` per step.
@@ -89,7 +93,7 @@ def deficiency_margin(W, target) -> float:
 
     ``W`` has a deficiency margin (Arora et al., Definition 2) iff the value is positive;
     then every matrix at least as close to :math:`\Phi` has
-    :math:`\sigma_{\min} \ge c` (their Claim 1).
+    :math:`\sigma_{\min} \ge c` (Weyl's inequality).
 
     Parameters
     ----------
@@ -109,7 +113,7 @@ def deficiency_margin(W, target) -> float:
 
     References
     ----------
-    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 2 and Claim 1.
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 2.
     """
     W = check_array(W, "W", ndim=2)
     Phi = _target(target)
@@ -123,14 +127,14 @@ def balancedness(factors) -> float:
     r"""The least :math:`\delta` for which the layers are :math:`\delta`-balanced.
 
     :math:`\max_j \|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F` (Arora et al., Definition 1);
-    ``0.0`` for a single layer. Unlike :func:`riemlin.factors.imbalance_norm` it is not
+    ``0.0`` for a single layer. Unlike :func:`riemlin.networks.imbalance_norm` it is not
     relative to the size of the layers.
 
     References
     ----------
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 1.
     """
-    D = imbalance(_check_factors(factors))
+    D = imbalance(check_factors(factors))
     return float(max((np.linalg.norm(d) for d in D), default=0.0))
 
 
@@ -143,9 +147,8 @@ def arora_theorem1(target, margin: float, depth: int) -> AroraBounds:
         \eta \le \frac{c^{(4N-2)/N}}{6144\, N^3 \|\Phi\|_F^{(6N-4)/N}}, \qquad
         \text{rate} = c^{2(N-1)/N}.
 
-    The constants 256 and 6144 (and the powers) are THEORY.md's reconstruction and were
-    **not confirmed** against the paper (its displayed formulas were not readable in the
-    copy available); the rate :math:`c^{2(N-1)/N}` was confirmed (proof of Theorem 1).
+    The constants 256 and 6144, the powers and the rate :math:`c^{2(N-1)/N}` are those of
+    the paper's Theorem 1 (confirmed against its ICLR 2019 version).
 
     Parameters
     ----------
@@ -172,13 +175,21 @@ def arora_theorem1(target, margin: float, depth: int) -> AroraBounds:
     Phi = _target(target)
     N = check_int(depth, "depth")
     smin = np.linalg.svd(Phi, compute_uv=False)[-1]
-    c = float(margin)
-    if not (np.isfinite(c) and 0 < c <= smin):
+    c = check_positive(margin, "margin")
+    if not c <= smin:
         raise ValueError(f"margin must be in (0, sigma_min(target) = {smin:.6g}]; got {margin!r}")
-    fro = float(np.linalg.norm(Phi))
-    delta = c**2 / (DELTA_CONSTANT * N**3 * fro ** (2 * (N - 1) / N))
-    step = c ** ((4 * N - 2) / N) / (STEP_CONSTANT * N**3 * fro ** ((6 * N - 4) / N))
-    return AroraBounds(delta, step, c ** (2 * (N - 1) / N))
+    # In logarithms: ||Phi||_F and the powers overflow for entries near 1e300 although
+    # the bounds themselves are representable (or underflow to 0, which is their value).
+    scale = float(np.max(np.abs(Phi)))
+    log_fro = np.log(scale) + np.log(np.linalg.norm(Phi / scale))
+    log_c, log_n3 = np.log(c), 3.0 * np.log(N)
+    with np.errstate(over="ignore", under="ignore"):
+        delta = np.exp(2 * log_c - np.log(DELTA_CONSTANT) - log_n3 - 2 * (N - 1) / N * log_fro)
+        step = np.exp(
+            (4 * N - 2) / N * log_c - np.log(STEP_CONSTANT) - log_n3 - (6 * N - 4) / N * log_fro
+        )
+        rate = np.exp(2 * (N - 1) / N * log_c)
+    return AroraBounds(float(delta), float(step), float(rate))
 
 
 def arora_iterations(excess0: float, eps: float, step: float, margin: float, depth: int) -> int:
@@ -199,17 +210,43 @@ def arora_iterations(excess0: float, eps: float, step: float, margin: float, dep
     depth : int
         :math:`N`.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a positive finite number (``depth`` a positive int), or
+        the bound exceeds :math:`2^{53}` iterations.
+
     References
     ----------
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Theorem 1.
     """
     N = check_int(depth, "depth")
-    for name, x in (("excess0", excess0), ("eps", eps), ("step", step), ("margin", margin)):
-        if not (np.isfinite(x) and x > 0):
-            raise ValueError(f"{name} must be a positive finite number; got {x!r}")
+    excess0, eps, step, margin = (
+        check_positive(x, name)
+        for name, x in (("excess0", excess0), ("eps", eps), ("step", step), ("margin", margin))
+    )
     if excess0 <= eps:
         return 0
-    return math.ceil(math.log(excess0 / eps) / (step * margin ** (2 * (N - 1) / N)))
+    # T = ln(l0/eps) / (eta c^p); checked in logarithms first, because eta c^p underflows
+    # and l0 / eps overflows for extreme (but valid) arguments.
+    power = 2 * (N - 1) / N
+    log_ratio = math.log(excess0) - math.log(eps)
+    log_T = math.log(log_ratio) - math.log(step) - power * math.log(margin)
+    if log_T >= math.log(2.0**53):
+        raise ValueError(
+            f"step={step:g} and margin={margin:g} give a bound of about "
+            f"10^{log_T / math.log(10):.4g} iterations, beyond the integers a float holds "
+            "exactly (2^53): the theorem guarantees nothing useful for them"
+        )
+    if log_T < 0:  # T < 1
+        return 1
+    try:
+        rate = step * margin**power
+    except OverflowError:
+        rate = math.inf
+    if 0 < rate < math.inf and math.isfinite(excess0 / eps):
+        return math.ceil(math.log(excess0 / eps) / rate)
+    return math.ceil(math.exp(log_T))
 
 
 def arora_step_ratios(Ws, target, step: float, depth: int) -> np.ndarray:
@@ -254,7 +291,9 @@ def arora_step_ratios(Ws, target, step: float, depth: int) -> np.ndarray:
 def margin_probability(target, scale: float, margin: float = 0.0) -> float:
     r"""Probability that an iid :math:`\mathcal N(0, s^2)` matrix has margin :math:`\ge c`.
 
-    *Derived* (THEORY.md section 7): :math:`\|A - \Phi\|_F^2 / s^2` is noncentral
+    *Derived* (user guide, section "The margin probability of balanced
+    initialization"; the paper bounds this probability differently):
+    :math:`\|A - \Phi\|_F^2 / s^2` is noncentral
     chi-square with :math:`d_0 d_N` degrees of freedom and noncentrality
     :math:`\|\Phi\|_F^2 / s^2`, so
 
@@ -264,7 +303,7 @@ def margin_probability(target, scale: float, margin: float = 0.0) -> float:
         d_0 d_N,\ \|\Phi\|_F^2 / s^2\big)
 
     (zero if :math:`c \ge \sigma_{\min}(\Phi)`). For :math:`d_N = 1` it tends to 1/2 as
-    :math:`s \to 0` (Arora et al., Claim 3 and Theorem 2: any :math:`p < 1/2`); for
+    :math:`s \to 0` (Arora et al.'s Theorem 2 guarantees any probability below 1/2); for
     :math:`\operatorname{rank}\Phi \ge 2` it tends to 0. Balanced initialization
     (Procedure 1) has exactly this end-to-end matrix.
 
@@ -283,19 +322,23 @@ def margin_probability(target, scale: float, margin: float = 0.0) -> float:
 
     References
     ----------
-    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Section 3.3 (Procedure 1, Theorem 2) and
-    Appendix B (Claim 3).
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Procedure 1 and Theorem 2.
     """
     Phi = _target(target)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive finite number; got {scale!r}")
-    if not (np.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin must be a non-negative finite number; got {margin!r}")
+    scale = check_positive(scale, "scale")
+    margin = check_nonnegative(margin, "margin")
     smin = np.linalg.svd(Phi, compute_uv=False)[-1]
     if margin >= smin:
         return 0.0
-    nc = float(np.vdot(Phi, Phi)) / scale**2
-    return float(ncx2.cdf((smin - margin) ** 2 / scale**2, Phi.size, nc))
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        nc = np.float64(np.linalg.norm(Phi)) ** 2 / np.float64(scale) ** 2
+        x = (np.float64(smin) - margin) ** 2 / np.float64(scale) ** 2
+    if not (np.isfinite(nc) and np.isfinite(x)):
+        raise ValueError(
+            f"scale={scale:g}: (sigma_min - margin)^2 / scale^2 or ||target||^2 / scale^2 "
+            "overflows; the noncentral chi-square cannot be evaluated there"
+        )
+    return float(ncx2.cdf(x, Phi.size, nc))
 
 
 def margin_probability_mc(
@@ -304,7 +347,7 @@ def margin_probability_mc(
     r"""Monte Carlo estimate of :func:`margin_probability` through Procedure 1.
 
     Draws ``n_samples`` balanced initializations
-    (:func:`riemlin.factors.balanced_initialization` with ``frames="canonical"``, exactly
+    (:func:`riemlin.networks.balanced_initialization` with ``frames="canonical"``, exactly
     Procedure 1) and returns the fraction whose end-to-end matrix has margin
     ``>= margin``.
 
@@ -361,11 +404,12 @@ class AroraCounterexample(NamedTuple):
 def arora_counterexample(target, depth: int) -> AroraCounterexample:
     r"""Identity layers, even depth and a symmetric target with a negative eigenvalue.
 
-    Arora et al. (as quoted in THEORY.md section 7): with :math:`N` even,
+    Arora et al., Claim 5 (Appendix C): with :math:`N` even,
     :math:`\Phi = \Phi^\top` having an eigenvalue :math:`\lambda < 0` and
     :math:`W_j(0) = I`, gradient descent never reaches a loss below :math:`\lambda^2/2`,
-    for any step. Reason (checked in
-    ``tests/test_theorems.py``): by induction every layer equals one and the same
+    for any step. Reason (derived in the user guide, section "Why Arora et al.'s
+    counterexample stays above lambda^2/2", and checked in ``tests/test_theorems.py``):
+    by induction every layer equals one and the same
     polynomial :math:`p_t(\Phi)` (all gradients :math:`W_{>j}^\top (W - \Phi) W_{<j}^\top
     = p^{N-1}(p^N - \Phi)` coincide), so :math:`W = p_t(\Phi)^N` is symmetric positive
     semidefinite for even :math:`N`, and :math:`\tfrac12\|W - \Phi\|_F^2 \ge
@@ -393,9 +437,8 @@ def arora_counterexample(target, depth: int) -> AroraCounterexample:
 
     References
     ----------
-    Arora, Cohen, Golowich, Hu, arXiv:1810.02281 (the counterexample showing that a
-    deficiency margin is needed; its section number was not checked); THEORY.md
-    section 7.
+    Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Claim 5 (Appendix C; the
+    counterexample showing that a deficiency margin is needed).
     """
     Phi = check_array(target, "target", ndim=2)
     depth = check_int(depth, "depth")

@@ -9,11 +9,12 @@ With :math:`Q = (XX^\top)^{1/2}` and :math:`B = YX^\top Q^{-1} = \sum_i b_i p_i 
     W_S = \Big(\sum_{i \in S} b_i p_i q_i^\top\Big) Q^{-1}, \qquad |S| = k, \qquad
     L(W_S) = \tfrac12\Big(\|Y\|_F^2 - \sum_{i\in S} b_i^2\Big)
 
-(Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Section 6; Kawaguchi 2016
+(Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505; Kawaguchi, arXiv:1605.07110,
 and Baldi–Hornik 1989 for the unconstrained landscape). Only :math:`S = \{1..k\}` is a
 minimizer; every other :math:`W_S` is a strict saddle.
 
-*Derived* (worked out here and checked by ``tests/test_theorems.py``): in the whitened
+*Derived* (written out in the user guide, section "Critical points and their index",
+and checked by ``tests/test_theorems.py``): in the whitened
 case the Hessian form of :math:`L|_{\mathcal M_k}` at :math:`W_S`, in the Frobenius-
 orthonormal tangent coordinates ``(Up, M, Vp)``, is
 :math:`\|M\|^2 + \sum_{i \in S, j \notin S} (a_{ji}^2 + c_{ji}^2 - 2\,(b_j / b_i)\,
@@ -34,9 +35,16 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from riemlin._validation import check_int
+from riemlin._validation import (
+    check_array,
+    check_int,
+    check_point,
+    check_positive,
+    numerical_rank,
+)
+from riemlin.geometry.ambient import is_triple
+from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.losses import RegressionLoss
-from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 
 __all__ = [
     "CriticalPoint",
@@ -58,9 +66,10 @@ class CriticalPoint(NamedTuple):
     value : float
         ``L(W_S)``.
     predicted_index : int
-        ``#{(i, j): i in S, j not in S, b_j > b_i}`` (derived). ``W -> W Q`` maps the
-        problem onto the whitened one with target ``B`` and is a diffeomorphism of
-        ``M_k``, which preserves critical points and their index.
+        ``#{(i, j): i in S, j not in S, b_j > b_i}`` (derived in the user guide, section
+        "Critical points and their index"). ``W -> W Q`` maps the problem onto the
+        whitened one with target ``B`` and is a diffeomorphism of ``M_k``, which preserves
+        critical points and their index.
     """
 
     subset: tuple
@@ -126,8 +135,8 @@ def critical_points(loss: RegressionLoss, k: int, *, max_points: int = 10_000) -
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Section 6 (critical points of :math:`L^1` on
-    :math:`\mathcal M_k`); THEORY.md section 7.
+    Bah et al., arXiv:1910.05505 (critical points of :math:`L` on
+    :math:`\mathcal M_k`); the user guide, section "Critical points and their index".
     """
     if not isinstance(loss, RegressionLoss):
         raise TypeError(f"loss must be a RegressionLoss; got {type(loss).__name__}")
@@ -135,7 +144,7 @@ def critical_points(loss: RegressionLoss, k: int, *, max_points: int = 10_000) -
     max_points = check_int(max_points, "max_points")
     B, Qinv = _whitening(loss)
     Pb, b, Qbt = np.linalg.svd(B, full_matrices=False)
-    r = int(np.sum(b > max(B.shape) * np.finfo(float).eps * (b[0] if b.size else 0.0)))
+    r = numerical_rank(b, B.shape)
     if k > r:
         raise ValueError(f"k={k} exceeds the rank r={r} of B = Y X^T (X X^T)^(-1/2)")
     gaps = -np.diff(b[: r + 1 if r < b.size else r]) / b[0]
@@ -222,33 +231,42 @@ def critical_point_index(
     Raises
     ------
     TypeError
-        If ``loss`` is not a RegressionLoss.
+        If ``loss`` is not a RegressionLoss, or ``W`` holds non-real data.
     ValueError
-        For a point whose shape does not match the loss.
+        For a matrix or point that is not finite, not of rank ``k`` (a point: not
+        orthonormal, see :func:`riemlin._validation.check_point`) or whose shape does not
+        match the loss.
 
     References
     ----------
-    Absil, Mahony, Sepulchre 2008, Prop. 5.5.6 (Hessian at a critical point); THEORY.md
-    section 5 (the Hessian under :math:`g`) and section 7 (the critical points).
+    Absil, Mahony, Sepulchre 2008, section 5.5 (the Hessian at a critical point); the user
+    guide, sections "A derivation through the layers" (the Hessian under :math:`g`) and
+    "Critical points and their index".
     """
     if not isinstance(loss, RegressionLoss):
         raise TypeError(f"loss must be a RegressionLoss; got {type(loss).__name__}")
     depth = check_int(depth, "depth")
-    if isinstance(W, tuple) and len(W) == 3:
-        point = FixedRankPoint(*(np.asarray(x, dtype=float) for x in W))
+    if is_triple(W):
+        point = FixedRankPoint(*check_point(W, "W"))
         m, n, kk = point[0].shape[0], point[2].shape[1], point[1].size
+        if k is not None and check_int(k, "k") != kk:
+            raise ValueError(f"k={k} does not match the rank {kk} of the point W")
     else:
-        Wd = np.asarray(W, dtype=float)
-        if Wd.ndim != 2:
-            raise ValueError(f"W must be an (m, n) matrix or a point (u, s, vt); got {Wd.shape}")
+        Wd = check_array(W, "W", ndim=2)
         m, n = Wd.shape
         if k is None:
-            sv = np.linalg.svd(Wd, compute_uv=False)
-            k = int(np.sum(sv > max(m, n) * np.finfo(float).eps * sv[0]))
+            k = numerical_rank(np.linalg.svd(Wd, compute_uv=False), (m, n))
+            if k == 0:
+                raise ValueError("W is the zero matrix, which is on no M_k (k >= 1)")
         kk = check_int(k, "k")
+        if kk > min(m, n):
+            raise ValueError(f"k={kk} exceeds min(m, n) = {min(m, n)} for W of shape {(m, n)}")
         point = None
     if (m, n) != loss.shape:
         raise ValueError(f"W has shape {(m, n)} but the loss expects {loss.shape}")
+    tol = check_positive(tol, "tol")
+    if hessian is not None and not callable(hessian):
+        raise TypeError(f"hessian must be callable or None; got {type(hessian).__name__}")
     manifold = FixedRankDeepLinear(m, n, kk, depth)
     if point is None:
         point = manifold.point_from_matrix(Wd)
@@ -257,6 +275,13 @@ def critical_point_index(
         def hessian(man, p, G, H, xi):
             return man.riemannian_hessian_from_matrix(p, G, H, xi)
 
+    try:
+        return _index(manifold, point, loss, hessian, tol)
+    except ValueError as exc:  # e.g. metric weights that overflow at an extreme point
+        raise ValueError(f"W: {exc}") from None
+
+
+def _index(manifold, point, loss, hessian, tol) -> HessianIndex:
     Wm = manifold.point_to_matrix(point)
     G = loss.gradient(Wm)
     XXt = loss.X @ loss.X.T

@@ -4,21 +4,24 @@ r"""Where gradient descent and flows end (Nguegnang–Rauhut–Terstiege; Bah et
   small enough step converges to a critical point of :math:`L^N`; for ``N = 2`` and
   almost every start to a global minimizer; for :math:`N \ge 3` to a global minimizer
   of :math:`L` on :math:`\mathcal M_k` for some ``k`` not known in advance. Their exact
-  step-size condition was **not** transcribed: the paper's text was not available here,
-  and no constant is guessed. :func:`descent_limit` measures what a run reached.
+  step-size condition is **not** transcribed, and no constant is guessed.
+  :func:`descent_limit` measures what a run reached.
 * Bah, Rauhut, Terstiege, Westdickenberg (arXiv:1910.05505): for almost every balanced
-  start the flow converges to a global minimizer of :math:`L` on :math:`\mathcal M_k`,
-  :math:`k \le r`, and :math:`W(t)` itself converges.
+  start the flow converges to a global minimizer of :math:`L` on :math:`\mathcal M_k`
+  for some :math:`k \le r` that is not known in advance (at most the rank of the start),
+  and :math:`W(t)` itself converges.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from riemlin.factors import _adjoint, _check_factors, _product
+from riemlin._validation import check_factors, final_matrix
 from riemlin.losses import RegressionLoss
+from riemlin.networks.chain import chain_adjoint, chain_product
 
 __all__ = ["DescentLimit", "descent_limit"]
 
@@ -59,7 +62,8 @@ def descent_limit(result, loss: RegressionLoss, *, rank_tol: float = 1e-6) -> De
     ----------
     result : FlowResult
         From :func:`riemlin.factor_gradient_descent`, :func:`riemlin.factor_gradient_flow`
-        or the Riemannian runs (``W`` as matrices).
+        or the Riemannian runs (``W`` as matrices, or as points with
+        ``output="point"``).
     loss : RegressionLoss
         The loss of the run.
     rank_tol : float, default 1e-6
@@ -74,9 +78,10 @@ def descent_limit(result, loss: RegressionLoss, *, rank_tol: float = 1e-6) -> De
     Raises
     ------
     TypeError
-        If ``loss`` is not a RegressionLoss.
+        If ``loss`` is not a RegressionLoss or ``result`` has no matrices or points ``W``.
     ValueError
-        If the run's matrices do not match the loss or ``rank_tol`` is not in (0, 1).
+        If the run's matrices do not match the loss, are not finite, or ``rank_tol`` is
+        not in (0, 1).
 
     References
     ----------
@@ -85,12 +90,17 @@ def descent_limit(result, loss: RegressionLoss, *, rank_tol: float = 1e-6) -> De
     """
     if not isinstance(loss, RegressionLoss):
         raise TypeError(f"loss must be a RegressionLoss; got {type(loss).__name__}")
-    if not (np.isfinite(rank_tol) and 0 < rank_tol < 1):
+    if (
+        isinstance(rank_tol, bool)
+        or not isinstance(rank_tol, numbers.Real)
+        or not (np.isfinite(rank_tol) and 0 < rank_tol < 1)
+    ):
         raise ValueError(f"rank_tol must be in (0, 1); got {rank_tol!r}")
-    W = np.asarray(result.W, dtype=float)
-    W = W[-1] if W.ndim == 3 else W
+    W = final_matrix(result, "result")
     if W.shape != loss.shape:
-        raise ValueError(f"the run's W has shape {W.shape} but the loss expects {loss.shape}")
+        raise ValueError(
+            f"result: the run's W has shape {W.shape} but the loss expects {loss.shape}"
+        )
     u, sv, vt = np.linalg.svd(W, full_matrices=False)
     k = int(np.sum(sv > rank_tol * sv[0])) if sv[0] > 0 else 0
     value = loss.value(W)
@@ -101,8 +111,10 @@ def descent_limit(result, loss: RegressionLoss, *, rank_tol: float = 1e-6) -> De
         dist = float(np.linalg.norm(W - Wk) / np.linalg.norm(Wk))
     G = loss.gradient(W)
     if getattr(result, "factors", None) is not None:
-        F = _check_factors(result.factors)
-        gnorm = float(np.sqrt(sum(np.vdot(g, g) for g in _adjoint(F, loss.gradient(_product(F))))))
+        F = check_factors(result.factors)
+        gnorm = float(
+            np.sqrt(sum(np.vdot(g, g) for g in chain_adjoint(F, loss.gradient(chain_product(F)))))
+        )
     else:
         uk, vk = u[:, :k], vt[:k].T
         PG = uk @ (uk.T @ G) + (G @ vk) @ vk.T - uk @ (uk.T @ G @ vk) @ vk.T

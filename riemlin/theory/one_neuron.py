@@ -5,9 +5,10 @@ Whitened data, target :math:`\Phi = \sum_i s_i u_i v_i^\top` with distinct
 :math:`W(t) = \sigma(t)\, u(t) v(t)^\top \in \mathcal M_1`. The candidate limits are the
 critical points of :math:`L` on :math:`\mathcal M_1` and the origin: the global minimizer
 :math:`s_1 u_1 v_1^\top`, the saddles :math:`s_i u_i v_i^\top` (:math:`i \ge 2`) and 0
-(Chen et al., global analysis with a one-neuron layer; Eftekhari, arXiv:2002.09852).
+(Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852).
 
-*Derived rule* (THEORY.md section 7, checked here on seeded ensembles): with
+*Derived rule* (user guide, section "One-neuron-wide layers: the trajectory and the limit
+rule"; checked by ``tests/test_theorems.py`` on seeded ensembles): with
 :math:`W(0) = \sigma_0 u_0 v_0^\top` let
 :math:`i^* = \min\{i : u_i^\top u_0 + v_i^\top v_0 \ne 0\}`. Then the limit is the global
 minimizer if :math:`i^* = 1`, the saddle :math:`s_{i^*} u_{i^*} v_{i^*}^\top` if
@@ -15,8 +16,8 @@ minimizer if :math:`i^* = 1`, the saddle :math:`s_{i^*} u_{i^*} v_{i^*}^\top` if
 :math:`\tau` with :math:`d\tau/dt = \sigma^{(N-2)/N}` the direction follows the linear
 flow :math:`(x; y)' = [[0, \Phi], [\Phi^\top, 0]](x; y)`, whose growing modes
 :math:`(u_i; v_i)` carry the coefficients :math:`(u_i^\top u_0 + v_i^\top v_0)/\sqrt 2`.
-The exact conditions stated by Chen et al. and by Eftekhari were not transcribed here
-(their texts were not available); :func:`predict_limit` implements the derived rule.
+The exact conditions stated by Chen et al. and by Eftekhari are not transcribed;
+:func:`predict_limit` implements the derived rule.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from riemlin.factors import _check_factors, _product, is_balanced
+from riemlin._validation import check_factors, check_positive, final_matrix, numerical_rank
 from riemlin.losses import RegressionLoss
+from riemlin.networks.balance import is_balanced
+from riemlin.networks.chain import chain_product
 
 __all__ = ["Limit", "classify_limit", "predict_limit"]
 
@@ -60,7 +63,7 @@ def _target_pairs(loss):
         raise ValueError("loss must have whitened data (X X^T = I); see RegressionLoss")
     Phi = loss.target
     U, s, Vt = np.linalg.svd(Phi, full_matrices=False)
-    r = int(np.sum(s > max(Phi.shape) * np.finfo(float).eps * (s[0] if s.size else 0.0)))
+    r = numerical_rank(s, Phi.shape)
     if r == 0:
         raise ValueError("the target Y X^T is zero; every start is then attracted to 0")
     if r > 1 and np.any(-np.diff(s[:r]) <= 1e-10 * s[0]):
@@ -97,14 +100,15 @@ def predict_limit(factors, loss: RegressionLoss, *, tol: float = 1e-10) -> Limit
 
     References
     ----------
-    THEORY.md section 7 (derived rule); Chen et al. (one-neuron layer) and Eftekhari,
+    The user guide, section "One-neuron-wide layers: the trajectory and the limit rule"
+    (the derived rule); Chen, Lin, Zhang, arXiv:2201.02761, and Eftekhari,
     arXiv:2002.09852, for the statements it is compared with.
     """
-    F = _check_factors(factors)
+    F = check_factors(factors)
     Phi, U, s, Vt = _target_pairs(loss)
     if not is_balanced(F, rtol=1e-8):
         raise ValueError("factors must be balanced (relative imbalance <= 1e-8)")
-    W = _product(F)
+    W = chain_product(F)
     if W.shape != Phi.shape:
         raise ValueError(f"the product has shape {W.shape} but the loss expects {Phi.shape}")
     u0s, sv, v0t = np.linalg.svd(W, full_matrices=False)
@@ -143,20 +147,16 @@ def classify_limit(result, loss: RegressionLoss, *, tol: float = 1e-3) -> Limit:
 
     References
     ----------
-    Chen et al. (one-neuron layer); Eftekhari, arXiv:2002.09852; THEORY.md section 7.
+    Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852; the user guide,
+    section "One-neuron-wide layers: the trajectory and the limit rule".
     """
     Phi, U, s, Vt = _target_pairs(loss)
-    W = getattr(result, "W", result)
-    if isinstance(W, list):  # points (u, s, vt)
-        u, sv, vt = W[-1]
-        W = (u * sv) @ vt
-    W = np.asarray(W, dtype=float)
-    if W.ndim == 3:
-        W = W[-1]
+    W = final_matrix(result, "result")
     if W.shape != Phi.shape:
-        raise ValueError(f"the run's W has shape {W.shape} but the loss expects {Phi.shape}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive finite number; got {tol!r}")
+        raise ValueError(
+            f"result: the run's W has shape {W.shape} but the loss expects {Phi.shape}"
+        )
+    tol = check_positive(tol, "tol")
     scale = float(np.linalg.norm(Phi))
     dists = [np.linalg.norm(W - s[i] * np.outer(U[:, i], Vt[i])) / scale for i in range(s.size)]
     dists.append(np.linalg.norm(W) / scale)

@@ -1,6 +1,7 @@
 r"""Step sizes at which gradient descent stops converging to the minimizer on :math:`\mathcal M_k`.
 
-*Derived* (linear stability; not a theorem quoted from a paper). Let :math:`W^*` be the
+*Derived* (linear stability; not a theorem quoted from a paper; written out in the user
+guide, section "Step bounds for descent"). Let :math:`W^*` be the
 minimizer of :math:`L` on :math:`\mathcal M_k`.
 
 * **Riemannian descent** :math:`W_{t+1} = R_{W_t}(-\eta \operatorname{grad}^g L(W_t))`: at a
@@ -8,7 +9,7 @@ minimizer of :math:`L` on :math:`\mathcal M_k`.
   :math:`I - \eta \operatorname{Hess}^g L(W^*)` (a retraction has :math:`DR_W(0) = I`, and
   the gradient vanishes there), so :math:`W^*` attracts nearby iterates iff
   :math:`\eta < 2 / \lambda_{\max}(\operatorname{Hess}^g L(W^*))`, computed with the exact
-  Hessian of :mod:`riemlin.hessian`.
+  Hessian of :mod:`riemlin.geometry.hessian`.
 * **Layer descent** :math:`W_j \leftarrow W_j - \eta \nabla_{W_j} L^N`: the same argument on
   the layers gives :math:`\eta < 2 / \lambda_{\max}(\nabla^2 L^N)` at balanced factors over
   :math:`W^*` (the eigenvalues do not depend on which balanced factors: they differ by
@@ -30,8 +31,9 @@ from typing import NamedTuple
 import numpy as np
 
 from riemlin._validation import check_int
-from riemlin.factors import _adjoint, _product, balanced_factors
 from riemlin.losses import RegressionLoss
+from riemlin.networks.balance import balanced_factors
+from riemlin.networks.chain import chain_adjoint, chain_product
 from riemlin.theory.critical import critical_point_index
 
 __all__ = ["StepBounds", "descent_step_bounds"]
@@ -135,8 +137,8 @@ def _largest_layer_hessian_eigenvalue(layers, loss) -> float:
         for shape, size in zip(shapes, sizes):
             ws.append(t[start : start + size].reshape(shape))
             start += size
-        G = loss.gradient(_product(ws))
-        return np.concatenate([g.ravel() for g in _adjoint(ws, G)])
+        G = loss.gradient(chain_product(ws))
+        return np.concatenate([g.ravel() for g in chain_adjoint(ws, G)])
 
     h = 1e-5 * max(np.abs(theta).max(), 1.0)
     H = np.empty((theta.size, theta.size))

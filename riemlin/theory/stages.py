@@ -5,7 +5,8 @@ which has width 1, so :math:`W(t) = \sigma(t)\, u(t) v(t)^\top \in \mathcal M_1`
 :math:`\mathcal M_1` the deep-linear metric acts by
 :math:`\mathcal A_W(Z) = \sigma^{2(N-1)/N}\,(Z vv^\top + uu^\top Z + (N-2)(u^\top Z v)\, uv^\top)`,
 and the Riemannian gradient flow :math:`\dot W = -\mathcal A_W(W - \Phi)` splits into
-(*derived* here, THEORY.md section 7; :math:`\rho = u^\top \Phi v`)
+(*derived* in the user guide, section "One-neuron-wide layers: the trajectory and the
+limit rule"; :math:`\rho = u^\top \Phi v`)
 
 .. math::
 
@@ -23,8 +24,9 @@ integrating factor is :math:`\|x\|^N`:
 
     \sigma(\tau) = \frac{\|x(\tau)\|^N}{1/\sigma_0 + N\int_0^\tau \|x\|^N\, d\tau'} .
 
-This is the formula of THEORY.md section 7, confirmed against riemlin's flows
-(``tests/test_theorems.py``). With the singular pairs :math:`(s_i, u_i, v_i)` of
+The formula is checked against riemlin's flows (``tests/test_theorems.py``); the
+stages are derived in the user guide, section "One-neuron-wide layers: the stages of a
+run". With the singular pairs :math:`(s_i, u_i, v_i)` of
 :math:`\Phi`, :math:`\alpha_i = u_i^\top u_0`, :math:`\beta_i = v_i^\top v_0`,
 :math:`a_i = (\alpha_i + \beta_i)/2`, :math:`b_i = (\alpha_i - \beta_i)/2`:
 :math:`u_i^\top x = a_i e^{s_i\tau} + b_i e^{-s_i\tau}`,
@@ -37,12 +39,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.integrate import quad, solve_ivp
+from scipy.integrate import DOP853, quad
 from scipy.optimize import brentq
 
-from riemlin._validation import check_array, check_int
-from riemlin.factors import _check_factors, _product, is_balanced
+from riemlin._validation import check_array, check_factors, check_int, numerical_rank
+from riemlin.dynamics.stepping import guarded, march
 from riemlin.losses import RegressionLoss
+from riemlin.networks.balance import is_balanced
+from riemlin.networks.chain import chain_product
 
 __all__ = [
     "OneNeuronStages",
@@ -118,12 +122,12 @@ def _start(start, depth):
             raise ValueError("depth is required when start is a matrix W0 (not a list of layers)")
         depth = check_int(depth, "depth")
     else:
-        F = _check_factors(start, "start")
+        F = check_factors(start, "start")
         if depth is not None and check_int(depth, "depth") != len(F):
             raise ValueError(f"depth={depth} but start has {len(F)} layers")
         if not is_balanced(F, rtol=1e-8):
             raise ValueError("start: the layers must be balanced (relative imbalance <= 1e-8)")
-        W0, depth = _product(F), len(F)
+        W0, depth = chain_product(F), len(F)
     U, sv, Vt = np.linalg.svd(W0, full_matrices=False)
     if not sv[0] > 0 or (sv.size > 1 and sv[1] > 1e-10 * sv[0]):
         raise ValueError(f"start: the product must have rank one; singular values {sv}")
@@ -187,9 +191,9 @@ def one_neuron_trajectory(
 
     References
     ----------
-    THEORY.md section 7 (derived); Chen et al. (one-neuron layer); Eftekhari,
-    arXiv:2002.09852; Bah et al., arXiv:1910.05505, Theorem 4.4 (the flow on
-    :math:`\mathcal M_k`).
+    The user guide, section "One-neuron-wide layers: the trajectory and the limit rule"
+    (derived); Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852; Bah et
+    al., arXiv:1910.05505 (the flow on :math:`\mathcal M_k`).
 
     Examples
     --------
@@ -215,18 +219,24 @@ def one_neuron_trajectory(
     def rhs(_t, y):
         sig = sigma_of(y[0], y[1])
         rate = sig**q
-        return [rate, N * (sig - d.c) * rate]
+        return np.array([rate, N * (sig - d.c) * rate])
 
     y0 = [0.0, -np.log(sigma0)]
     if t.size == 0 or t[-1] == 0:
         taus, logKs = np.zeros_like(t), np.full_like(t, y0[1])
     else:
-        sol = solve_ivp(
-            rhs, (0.0, t[-1]), y0, method="DOP853", t_eval=t, rtol=rtol, atol=rtol * 1e-2
-        )
-        if sol.status != 0:  # pragma: no cover - two smooth scalar equations
-            raise RuntimeError(f"one_neuron_trajectory: the solver failed: {sol.message}")
-        taus, logKs = sol.y
+        times = np.concatenate(([0.0], t))
+        ys = []
+
+        def make_solver():
+            return DOP853(guarded(rhs), 0.0, np.array(y0), t[-1], rtol=rtol, atol=rtol * 1e-2)
+
+        status, message = march(make_solver, times, lambda _tt, y: ys.append(np.array(y)))
+        if status != 0:
+            raise ValueError(
+                f"start, target and t: the flow could not be followed to t={t[-1]:.6g} ({message})"
+            )
+        taus, logKs = np.array(ys).T
     sigma = np.array([sigma_of(a, b) for a, b in zip(taus, logKs)])
     xy = [d.scaled(a) for a in taus]
     u = np.array([x / np.linalg.norm(x) for x, _ in xy]).reshape(t.size, u0.size)
@@ -261,7 +271,7 @@ class OneNeuronStages(NamedTuple):
     plateau : float
         ``escape_time - turn_time``.
     plateau_aligned : float
-        THEORY.md's plateau formula, exact to leading order for the aligned start
+        The plateau formula for the aligned start, exact to leading order for
         :math:`(u_0, v_0) = (u_{i^*}, v_{i^*})`.
     rate : float
         Rate :math:`\\lambda` of the final linear convergence of the loss,
@@ -327,7 +337,7 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
 
        with relative error :math:`O(\sigma_0^{q})` for :math:`N \ge 3` and absolute error
        :math:`o(1)` for :math:`N = 2`. For the aligned start
-       :math:`(u_0, v_0) = (u_{i^*}, v_{i^*})` these are THEORY.md's
+       :math:`(u_0, v_0) = (u_{i^*}, v_{i^*})` these are
        :math:`\sigma_0^{-q}/((N-2)a)` and :math:`\ln(a/\sigma_0)/(2a)`
        (``plateau_aligned``).
     3. *Linear convergence* to :math:`W_\infty = a\,u_{i^*}v_{i^*}^\top`: with
@@ -358,8 +368,9 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
 
     References
     ----------
-    THEORY.md section 7 (derived); Chen et al. (one-neuron layer); Eftekhari,
-    arXiv:2002.09852 (the saddle-to-saddle picture for one-neuron layers).
+    The user guide, section "One-neuron-wide layers: the stages of a run" (derived);
+    Chen, Lin, Zhang, arXiv:2201.02761; Eftekhari, arXiv:2002.09852 (the saddle-to-saddle
+    picture for one-neuron layers).
     """
     u0, sigma0, v0, N = _start(start, depth)
     if N < 2:
@@ -367,7 +378,7 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
     Phi = _target(target, (u0.size, v0.size))
     d = _Direction(Phi, u0, v0)
     s = d.s
-    r = int(np.sum(s > max(Phi.shape) * np.finfo(float).eps * s[0])) if s[0] > 0 else 0
+    r = numerical_rank(s, Phi.shape)
     if r == 0:
         raise ValueError("target: Phi is zero; every start is then attracted to 0")
     if np.any(-np.diff(s[:r]) <= 1e-10 * s[0]):

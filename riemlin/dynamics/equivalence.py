@@ -1,6 +1,6 @@
 r"""Side-by-side runs of the layer flow and the Riemannian flow: the equivalence theorem.
 
-Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, Theorem 4.4): if the layers
+Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, the equivalence theorem): if the layers
 start balanced and follow the gradient flow of :math:`L^N`, their product follows the
 Riemannian gradient flow :math:`\dot W = -\mathcal A_W(\nabla L(W))` on
 :math:`\mathcal M_k`. :func:`compare_flows` integrates both and reports how far apart the
@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from riemlin._validation import numerical_rank
-from riemlin.factor_flows import factor_gradient_descent, factor_gradient_flow
-from riemlin.factors import _check_factors, _product, balanced_factors
-from riemlin.flows import FlowResult, riemannian_gradient_descent, riemannian_gradient_flow
+from riemlin._validation import check_array, check_factors, check_positive, numerical_rank
+from riemlin.diagnostics.derivatives import loglog_slope
+from riemlin.dynamics.layers import factor_gradient_descent, factor_gradient_flow
+from riemlin.dynamics.result import FlowResult
+from riemlin.dynamics.riemannian import riemannian_gradient_descent, riemannian_gradient_flow
+from riemlin.networks.balance import balanced_factors
+from riemlin.networks.chain import chain_product
 
 __all__ = ["Comparison", "DescentComparison", "compare_flows", "compare_descent"]
+
+#: Most steps :func:`compare_descent` lets one run make (``t_end / step``).
+MAX_DESCENT_STEPS = 10**7
 
 
 def _numerical_rank(W: np.ndarray) -> int:
@@ -33,7 +39,7 @@ def _layers(factors, W0, widths, rng):
     if factors is not None:
         if W0 is not None or widths is not None:
             raise ValueError("give either factors, or W0 and widths (to build balanced layers)")
-        return _check_factors(factors)
+        return check_factors(factors)
     if W0 is None or widths is None:
         raise ValueError("give factors, or W0 and widths (balanced layers are built from them)")
     return balanced_factors(W0, widths, rng=rng)
@@ -59,7 +65,7 @@ class Comparison:
     mismatch : ndarray
         :math:`\\|W_{fac}(t) - W_{riem}(t)\\|_F / \\|W_{fac}(t)\\|_F`.
     imbalance : ndarray
-        Relative imbalance of the layers (:func:`riemlin.factors.imbalance_norm`).
+        Relative imbalance of the layers (:func:`riemlin.networks.imbalance_norm`).
     imbalance_drift : ndarray
         Change of the imbalance matrices since ``t[0]`` (zero for the exact flow).
     distance_to_optimum : ndarray or None
@@ -198,7 +204,7 @@ def compare_flows(
     W0=None,
     widths=None,
     rng=None,
-    method: str = "manifold",
+    formulation: str = "manifold",
     rtol: float = 1e-10,
     atol: float = 1e-12,
 ) -> Comparison:
@@ -216,8 +222,8 @@ def compare_flows(
     W0, widths, rng : optional
         Instead of ``factors``: a start ``W0`` (matrix or point) and widths
         ``(d_0, ..., d_N)``; balanced layers are drawn with
-        :func:`riemlin.factors.balanced_factors`.
-    method : {"manifold", "dense"}
+        :func:`riemlin.networks.balanced_factors`.
+    formulation : {"manifold", "dense"}
         Integrator of the Riemannian flow (see :func:`riemlin.riemannian_gradient_flow`).
     rtol, atol : float
         Tolerances of both integrators.
@@ -228,7 +234,9 @@ def compare_flows(
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Theorem 4.4.
+    Bah et al., arXiv:1910.05505 (the equivalence theorem, cited by statement: the theorem
+    numbers differ between the arXiv versions); the user guide, chapter "The equivalence
+    theorem".
 
     Examples
     --------
@@ -245,17 +253,28 @@ def compare_flows(
     if loss is None or t_eval is None:
         raise TypeError("compare_flows needs a loss and t_eval")
     layers = _layers(factors, W0, widths, rng)
-    W_start = _product(layers)
+    W_start = chain_product(layers)
     k = _numerical_rank(W_start)
     if k == 0:
-        raise ValueError("the product of the layers is zero; the flows need rank >= 1")
+        raise ValueError(
+            "the product of the layers (factors, or balanced factors of W0) is zero; the "
+            "flows need rank >= 1"
+        )
     depth = len(layers)
     start = time.perf_counter()
     fac = factor_gradient_flow(layers, loss, t_eval, rtol=rtol, atol=atol)
     seconds_factor = time.perf_counter() - start
     start = time.perf_counter()
     riem = riemannian_gradient_flow(
-        W_start, loss, depth, t_eval, method=method, rtol=rtol, atol=atol, k=k, output="matrix"
+        W_start,
+        loss,
+        depth,
+        t_eval,
+        formulation=formulation,
+        rtol=rtol,
+        atol=atol,
+        k=k,
+        output="matrix",
     )
     seconds_riemannian = time.perf_counter() - start
     T = min(len(fac.t), len(riem.t))
@@ -290,19 +309,24 @@ class DescentComparison:
     Attributes
     ----------
     steps : ndarray
-        Step sizes :math:`\\eta`.
+        The step sizes the runs used, ``t_end / round(t_end / eta)`` for each requested
+        :math:`\\eta` (so that a whole number of steps ends at ``t_end``).
     t_end : float
         Common end time; each run makes ``round(t_end / eta)`` steps.
     mismatch : ndarray
-        :math:`\\|W_{fac} - W_{riem}\\|_F / \\|W_{fac}\\|_F` at ``t_end``.
+        :math:`\\|W_{fac} - W_{riem}\\|_F / \\|W_{fac}\\|_F` at ``t_end`` (``nan`` when
+        either run stopped early, e.g. diverged).
     imbalance_drift : ndarray
-        Change of the imbalance matrices of the layers at ``t_end``.
+        Change of the imbalance matrices of the layers at ``t_end`` (``nan`` likewise).
     mismatch_order, drift_order : float
-        Fitted slopes of ``log mismatch`` and ``log drift`` against ``log eta``
-        (both are :math:`O(\\eta)` at a fixed time: the per-step drift is
-        :math:`O(\\eta^2)` and there are :math:`t/\\eta` steps).
+        Fitted slopes of ``log mismatch`` and ``log drift`` against ``log`` of the steps
+        used, over the completed runs only (both are :math:`O(\\eta)` at a fixed time:
+        the per-step drift is :math:`O(\\eta^2)` and there are :math:`t/\\eta` steps);
+        ``nan`` with fewer than two distinct completed steps.
     status_factor, status_riemannian : ndarray of int
         Status of each run (``0`` when it completed).
+    requested_steps : ndarray
+        The step sizes as requested.
     """
 
     steps: np.ndarray
@@ -313,6 +337,7 @@ class DescentComparison:
     drift_order: float
     status_factor: np.ndarray
     status_riemannian: np.ndarray
+    requested_steps: np.ndarray | None = None
 
     def table(self) -> str:
         """A plain-text table, one row per step size, and the fitted orders."""
@@ -351,7 +376,8 @@ def compare_descent(
     loss : loss protocol object
         See :mod:`riemlin.losses`.
     steps : array_like
-        Positive step sizes.
+        At least two positive step sizes, none above ``t_end``; each run makes
+        ``round(t_end / step)`` steps of ``t_end / round(t_end / step)``.
     t_end : float
         Common end time.
 
@@ -359,39 +385,67 @@ def compare_descent(
     -------
     DescentComparison
 
+    Raises
+    ------
+    TypeError
+        If ``loss`` or ``steps`` is missing.
+    ValueError
+        For fewer than two steps, a step that is not positive or exceeds ``t_end``,
+        more than ``1e7`` steps in a run, or layers whose product is zero.
+
     References
     ----------
     Nguegnang, Rauhut, Terstiege, arXiv:2108.02040; Bah et al., arXiv:1910.05505.
     """
     if loss is None or steps is None:
         raise TypeError("compare_descent needs a loss and steps")
-    steps = np.asarray(steps, dtype=float)
-    if steps.ndim != 1 or steps.size < 2 or not np.all(np.isfinite(steps)) or np.any(steps <= 0):
+    steps = check_array(steps, "steps", ndim=1)
+    if steps.size < 2 or np.any(steps <= 0):
         raise ValueError(f"steps must be at least two positive finite numbers; got {steps}")
-    if not (np.isfinite(t_end) and t_end > 0):
-        raise ValueError(f"t_end must be a positive finite number; got {t_end!r}")
+    t_end = check_positive(t_end, "t_end")
+    if np.any(steps > t_end):
+        raise ValueError(
+            f"steps must not exceed t_end = {t_end:g} (each run makes round(t_end / step) >= 1 "
+            f"steps of t_end / round(t_end / step)); got {steps[steps > t_end]}"
+        )
     layers = _layers(factors, W0, widths, rng)
-    W_start = _product(layers)
+    W_start = chain_product(layers)
     k = _numerical_rank(W_start)
+    if k == 0:
+        raise ValueError(
+            "the product of the layers (factors, or balanced factors of W0) is zero; the "
+            "runs need rank >= 1"
+        )
+    if t_end / steps.min() > MAX_DESCENT_STEPS:
+        raise ValueError(
+            f"steps and t_end: t_end / step = {t_end / steps.min():.3g} steps for the smallest "
+            f"step; at most {MAX_DESCENT_STEPS:.0e} per run"
+        )
+    counts = np.maximum(1, np.round(t_end / steps)).astype(int)
+    used = t_end / counts
     mismatch, drift, sf, sr = [], [], [], []
-    for eta in steps:
-        n = max(1, int(round(t_end / eta)))
-        fac = factor_gradient_descent(layers, loss, t_end / n, n, record_every=n)
-        riem = riemannian_gradient_descent(W_start, loss, len(layers), t_end / n, n, k=k)
-        mismatch.append(float(_relative(fac.W[-1:], riem.W[-1:])[0]))
-        drift.append(float(fac.imbalance_drift[-1]))
+    for n in counts:
+        fac = factor_gradient_descent(layers, loss, t_end / n, int(n), record_every=int(n))
+        riem = riemannian_gradient_descent(W_start, loss, len(layers), t_end / n, int(n), k=k)
+        if fac.status == 0 and riem.status == 0:
+            mismatch.append(float(_relative(fac.W[-1:], riem.W[-1:])[0]))
+            drift.append(float(fac.imbalance_drift[-1]))
+        else:  # a run that stopped early has no value at t_end
+            mismatch.append(float("nan"))
+            drift.append(float("nan"))
         sf.append(fac.status)
         sr.append(riem.status)
     mismatch, drift = np.array(mismatch), np.array(drift)
 
     def order(values):
-        ok = values > 0
-        if ok.sum() < 2:
+        ok = np.isfinite(values) & (values > 0)
+        if len(np.unique(used[ok])) < 2:
             return float("nan")
-        return float(np.polyfit(np.log(steps[ok]), np.log(values[ok]), 1)[0])
+        return loglog_slope(used[ok], values[ok])[0]
 
     return DescentComparison(
-        steps=steps,
+        steps=used,
+        requested_steps=steps,
         t_end=float(t_end),
         mismatch=mismatch,
         imbalance_drift=drift,

@@ -10,7 +10,7 @@ derivation below is written out in the user guide's chapter on the geometry.
 
 **The geodesic equation in a factored frame.** With :math:`C` the difference of the
 Levi-Civita connections of ``g`` and of the embedded metric
-(:func:`riemlin.hessian.connection_difference`), a curve is a ``g``-geodesic iff the
+(:func:`riemlin.geometry.hessian.connection_difference`), a curve is a ``g``-geodesic iff the
 tangential part of its acceleration is :math:`-C(\dot W, \dot W)`. Write the moving
 point as :math:`W = U B V^\top` with orthonormal ``U`` (``m x k``), ``V`` (``n x k``)
 and an invertible, not necessarily diagonal, ``k x k`` core ``B``, and its velocity as
@@ -27,7 +27,7 @@ and an invertible, not necessarily diagonal, ``k x k`` core ``B``, and its veloc
 
 with :math:`(C_U, C_M, C_V)` the coordinates of :math:`C(\dot W, \dot W)` in the frame
 ``(U, V)``: with the SVD :math:`B = Q_1 \operatorname{diag}(s) Q_2^\top` of the small core
-they are those of :func:`riemlin.hessian.connection_difference` at the singular values
+they are those of :func:`riemlin.geometry.hessian.connection_difference` at the singular values
 ``s``, rotated by :math:`Q_1, Q_2`. No derivative of an SVD appears, so nothing is
 divided by a gap between singular values. The normal part of the acceleration (the
 second fundamental form :math:`2 U_p B^{-1} V_p^\top` in this frame) is produced by the
@@ -43,7 +43,7 @@ submanifold, the fixed set of a group of isometries :math:`W \mapsto O_1 W O_2^\
 One QR factorization of :math:`[u, U_p]` and of :math:`[v, V_p]` reduces every
 geodesic to one of :math:`\mathcal M_k` in :math:`\mathbb R^{2k \times 2k}`, integrated
 at :math:`O(k^3 \log N)` per right-hand side (the tables of
-:func:`riemlin.hessian.hessian_weights`), so ``exp`` costs :math:`O((m+n)k^2)` plus a
+:func:`riemlin.geometry.hessian.hessian_weights`), so ``exp`` costs :math:`O((m+n)k^2)` plus a
 small integration whose cost does not grow with ``m`` or ``n``. Transport adds the
 columns of the transported vector (``3k``); ``log`` works in
 :math:`\operatorname{span}[u_a, u_b] \times \operatorname{span}[v_a, v_b]`.
@@ -74,7 +74,6 @@ References
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -82,9 +81,9 @@ import scipy.fft
 from scipy.integrate import DOP853
 from scipy.optimize import brentq
 
-from riemlin._validation import check_int
-from riemlin.hessian import connection_difference, hessian_weights
-from riemlin.metric import metric_weights, rational_power
+from riemlin._validation import check_int, check_positive
+from riemlin.geometry.hessian import connection_difference, hessian_weights
+from riemlin.geometry.metric import metric_weights, rational_power
 
 __all__ = [
     "BoundaryError",
@@ -164,12 +163,9 @@ class BoundaryError(ValueError):
 
 # ---------------------------------------------------------------------- checks
 def _check_positive(value, name: str, below_one: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    value = float(value)
-    if not (np.isfinite(value) and value > 0 and (value < 1 or not below_one)):
-        allowed = "in (0, 1)" if below_one else "positive and finite"
-        raise ValueError(f"{name} must be {allowed}; got {value}")
+    value = check_positive(value, name)
+    if below_one and not value < 1:
+        raise ValueError(f"{name} must be in (0, 1); got {value!r}")
     return value
 
 

@@ -8,12 +8,12 @@ The flow is
            = -\operatorname{grad}^g L(W), \qquad W(0) = W_0 \in \mathcal M_k,
 
 the Riemannian gradient flow under the deep-linear metric; by the equivalence theorem of
-Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505, Theorem 4.4) it is the curve
+Bah, Rauhut, Terstiege and Westdickenberg (arXiv:1910.05505) it is the curve
 traced by the end-to-end matrix of balanced layers trained by gradient flow. Only the
 products :math:`\nabla L\, v` and :math:`\nabla L^\top u` are evaluated (the loss
 protocol of :mod:`riemlin.losses`).
 
-Two formulations (``method``), each stepped by DOP853 or LSODA (``integrator``):
+Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrator``):
 
 ``"dense"``
     The ``m x n`` matrix itself; the right-hand
@@ -21,8 +21,8 @@ Two formulations (``method``), each stepped by DOP853 or LSODA (``integrator``):
     for small sizes.
 ``"manifold"``
     The factored coordinates ``W = U S V^T`` (``U`` ``m x k``, ``S`` ``k x k``,
-    ``V`` ``n x k``) of dynamical low-rank approximation (Koch and Lubich 2007,
-    Proposition 2.1): with the tangent vector
+    ``V`` ``n x k``) of dynamical low-rank approximation (Koch and Lubich 2007, the
+    differential equations for the factors): with the tangent vector
     :math:`\dot W = u M v^\top + U_p v^\top + u V_p^\top` in the coordinates of the thin
     SVD ``u diag(s) vt`` of the current ``U S V^T``,
 
@@ -63,8 +63,12 @@ suffer from thread contention. DOP853 stays the default: it is explicit, of orde
 and needs no ``((m + n + k) k)^2`` Jacobian.
 
 Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
-(step size underflow), ``-2`` divergence (non-finite or exploding loss), ``-3`` loss of
-rank (``s_min / s_max`` below ``rank_tol`` or a retraction that leaves :math:`\mathcal M_k`).
+(step size underflow, or more than ``1e7`` steps still ahead at the recent mean step
+size), ``-2`` divergence (a non-finite state, velocity or loss, or an exploding loss),
+``-3`` loss of rank (``s_min / s_max`` below ``rank_tol``, a retraction that leaves
+:math:`\mathcal M_k`, or, at depth 1 with ``formulation="manifold"``, below
+``eps / (100 rtol)``, where rounding makes the factored coordinates crawl). Numerical
+breakdowns never raise; see :mod:`riemlin.dynamics.stepping`.
 
 References
 ----------
@@ -81,71 +85,36 @@ References
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass, field
-
 import numpy as np
 from scipy.integrate import DOP853, LSODA
 
-from riemlin._validation import check_int, numerical_rank
-from riemlin.losses import gradient_products, is_point
-from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
-from riemlin.metric import metric_weights
+from riemlin._validation import (
+    check_array,
+    check_int,
+    check_optional_step,
+    check_point,
+    check_positive,
+    check_times,
+    numerical_rank,
+)
+from riemlin.dynamics.result import FlowResult
+from riemlin.dynamics.stepping import (
+    DIVERGED,
+    RANK_LOST,
+    SUCCESS,
+    Breakdown,
+    guarded,
+    march,
+)
+from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.geometry.metric import apply_metric, metric_weights
+from riemlin.geometry.tangent import project_products
+from riemlin.losses.base import check_loss, check_loss_shape, gradient_products, is_point
 
-__all__ = ["FlowResult", "riemannian_gradient_flow", "riemannian_gradient_descent"]
+__all__ = ["riemannian_gradient", "riemannian_gradient_flow", "riemannian_gradient_descent"]
 
-SUCCESS, FAILED, DIVERGED, RANK_LOST = 0, -1, -2, -3
 _INTEGRATORS = {"DOP853": DOP853, "LSODA": LSODA}
 _FD_STEP = np.sqrt(np.finfo(float).eps)  # forward differences: error ~ sqrt(eps)
-
-
-@dataclass
-class FlowResult:
-    """Output of a flow or a descent run (fields in the spirit of ``scipy.integrate``).
-
-    Attributes
-    ----------
-    t : ndarray, shape (T,)
-        Output times (for descent: ``step * iteration``). Shorter than requested when
-        the run stopped early.
-    loss : ndarray, shape (T,)
-        :math:`L(W(t))`.
-    W : ndarray of shape (T, m, n), or list of FixedRankPoint
-        End-to-end matrices at the output times, or points ``(u, s, vt)`` for large
-        problems (``output="point"``).
-    status : int
-        ``0`` success; ``-1`` integrator failure; ``-2`` divergence; ``-3`` loss of rank.
-    message : str
-        Human-readable reason for the status.
-    nfev : int
-        Number of loss-gradient evaluations.
-    imbalance : ndarray or None
-        Relative imbalance of the layers over time (factor runs,
-        :func:`riemlin.factors.imbalance_norm`); ``None`` for Riemannian runs.
-    imbalance_drift : ndarray or None
-        ``max_j ||D_j(t) - D_j(0)||_F / max_j ||W_j(0)||_2^2``, how far the imbalance
-        matrices moved (zero for the exact factor flow); ``None`` for Riemannian runs.
-    factors : list of ndarray or None
-        Final layers (factor runs); ``None`` for Riemannian runs.
-    singular_values : ndarray, shape (T, k)
-        Singular values of ``W`` at the output times (cheap for every size).
-    """
-
-    t: np.ndarray
-    loss: np.ndarray
-    W: object
-    status: int
-    message: str
-    nfev: int
-    imbalance: np.ndarray | None = None
-    factors: list | None = None
-    imbalance_drift: np.ndarray | None = field(default=None, repr=False)
-    singular_values: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def success(self) -> bool:
-        """Whether ``status == 0``."""
-        return self.status == SUCCESS
 
 
 # ---------------------------------------------------------------------- helpers
@@ -157,59 +126,44 @@ def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRank
     """
     u, s, vt = point
     GV, GtU = gradient_products(loss, point, vt.T, u)
-    M = u.T @ GV
-    proj = (GV - u @ M, M, GtU - vt.T @ M.T)
-    return manifold._point_data(s).apply(proj)
-
-
-def _check_loss(loss):
-    for name in ("value", "gradient_matmul", "gradient_rmatmul"):
-        if not callable(getattr(loss, name, None)):
-            raise TypeError(
-                f"loss must follow riemlin's loss protocol (value, gradient, gradient_matmul, "
-                f"gradient_rmatmul; see riemlin.losses); {type(loss).__name__} has no {name}"
-            )
+    proj = project_products(u, vt, GV, GtU)
+    return FixedRankTangentVector(*apply_metric(metric_weights(s, manifold.depth), proj))
 
 
 def _start(W0, loss, depth, k, rank_tol):
     """Validate the start; return the manifold and the point."""
-    _check_loss(loss)
+    check_loss(loss)
     depth = check_int(depth, "depth")
     if is_point(W0):
-        u, s, vt = (np.asarray(x, dtype=float) for x in W0)
-        if u.ndim != 2 or vt.ndim != 2 or u.shape[1] != s.size or vt.shape[0] != s.size:
-            raise ValueError(
-                "W0: a point is (u, s, vt) with shapes (m, k), (k,), (k, n); got "
-                f"{u.shape}, {s.shape}, {vt.shape}"
-            )
-        m, n, kk = u.shape[0], vt.shape[1], s.size
-        if k is not None and check_int(k, "k") != kk:
-            raise ValueError(f"k={k} does not match the rank {kk} of the point W0")
-        manifold = FixedRankDeepLinear(m, n, kk, depth)
+        u, s, vt = check_point(W0, "W0")
+        if k is not None and check_int(k, "k") != s.size:
+            raise ValueError(f"k={k} does not match the rank {s.size} of the point W0")
+        manifold = FixedRankDeepLinear(u.shape[0], vt.shape[1], s.size, depth)
         point = FixedRankPoint(u, s, vt)
-        manifold._check_point(point, "W0")
     else:
-        W0 = np.asarray(W0, dtype=float) if not isinstance(W0, np.ndarray) else W0
+        W0 = check_array(W0, "W0")
         if W0.ndim != 2:
-            raise ValueError(f"W0 must be an (m, n) matrix or a point (u, s, vt); got {W0.shape}")
-        if not np.all(np.isfinite(W0)):
-            raise ValueError("W0 has non-finite entries (nan or inf)")
+            raise ValueError(
+                f"W0 must be an (m, n) matrix or a point (u, s, vt); got shape {W0.shape}"
+            )
         m, n = W0.shape
         if k is None:
             sv = np.linalg.svd(W0, compute_uv=False)
             k = numerical_rank(sv, (m, n))
             if k == 0:
                 raise ValueError("W0 is the zero matrix; the flow needs a start of rank >= 1")
-        manifold = FixedRankDeepLinear(m, n, check_int(k, "k"), depth)
+        k = check_int(k, "k")
+        if k > min(m, n):
+            raise ValueError(f"k={k} exceeds min(m, n) = {min(m, n)} for W0 of shape {(m, n)}")
+        manifold = FixedRankDeepLinear(m, n, k, depth)
         try:
             point = manifold.point_from_matrix(W0)
         except ValueError as exc:
             raise ValueError(f"W0: {exc}") from None
-    shape = getattr(loss, "shape", None)
-    if shape is not None and tuple(shape) != (manifold.m, manifold.n):
-        raise ValueError(
-            f"W0 has shape {(manifold.m, manifold.n)} but the loss expects {tuple(shape)}"
-        )
+    m, n = manifold.m, manifold.n
+    check_loss_shape(loss, (m, n), "W0")
+    if getattr(loss, "shape", None) is None:
+        _check_products(loss, point, m, n)
     if point[1][-1] <= rank_tol * point[1][0]:
         raise ValueError(
             f"W0 is numerically rank deficient: s_min/s_max = {point[1][-1] / point[1][0]:.3g} "
@@ -218,21 +172,21 @@ def _start(W0, loss, depth, k, rank_tol):
     return manifold, point
 
 
-def _check_times(t_eval) -> np.ndarray:
-    t = np.asarray(t_eval, dtype=float)
-    if t.ndim != 1 or t.size < 1:
-        raise ValueError(f"t_eval must be a non-empty 1-D array of times; got shape {t.shape}")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("t_eval has non-finite entries (nan or inf)")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError(f"t_eval must be strictly increasing; got {t}")
-    return t
-
-
-def _check_positive(x, name):
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {x!r}")
-    return float(x)
+def _check_products(loss, point, m, n):
+    # A loss without a declared shape: its gradient products at the start must be
+    # (m, k) and (n, k), else the mismatch would surface deep inside the integrator.
+    u, s, vt = point
+    try:
+        GV, GtU = gradient_products(loss, point, vt.T, u)
+    except ValueError as exc:
+        raise ValueError(f"loss: its gradient does not fit the {m}x{n} start W0 ({exc})") from None
+    k = s.size
+    for name, P, want in (("G v", GV, (m, k)), ("G^T u", GtU, (n, k))):
+        if np.shape(P) != want:
+            raise ValueError(
+                f"loss: the gradient product {name} at the {m}x{n} start W0 has shape "
+                f"{np.shape(P)}, expected {want}; the loss and W0 do not match"
+            )
 
 
 def _output_mode(output, m, n):
@@ -244,20 +198,18 @@ def _output_mode(output, m, n):
 
 
 def _finish(times, losses, points, svals, mode, status, message, nfev):
+    stored = {"points": list(points)}
     if mode == "matrix":
-        W = np.array([(u * s) @ vt for u, s, vt in points]).reshape(
-            (len(points),) + (points[0][0].shape[0], points[0][2].shape[1])
-        )
-    else:
-        W = list(points)
+        shape = (len(points), points[0][0].shape[0], points[0][2].shape[1])
+        stored = {"matrices": np.array([(u * s) @ vt for u, s, vt in points]).reshape(shape)}
     return FlowResult(
-        t=np.asarray(times, dtype=float),
-        loss=np.asarray(losses, dtype=float),
-        W=W,
+        t=times,
+        loss=losses,
         status=status,
         message=message,
         nfev=nfev,
         singular_values=np.array(svals),
+        **stored,
     )
 
 
@@ -361,50 +313,13 @@ def _point_from_dense(Y, m, n, k) -> FixedRankPoint:
     return FixedRankPoint(u[:, :k], s[:k], vt[:k])
 
 
-class _Breakdown(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-
-
-def _finite(dy, t):
-    if not np.isfinite(dy).all():
-        raise _Breakdown(DIVERGED, f"divergence at t={t:.6g}: non-finite right-hand side")
-    return dy
-
-
-def _march(solver, t, to_point, record, check_loss, rank_tol):
-    """Step ``solver`` to ``t[-1]``, recording the state at ``t[1:]`` (dense output)."""
-    nxt = 1
-    while nxt < t.size:
-        msg = solver.step()
-        if solver.status == "failed":
-            raise _Breakdown(FAILED, f"integrator failed at t={solver.t:.6g}: {msg}")
-        if not np.all(np.isfinite(solver.y)):
-            raise _Breakdown(DIVERGED, f"divergence at t={solver.t:.6g}: non-finite W")
-        p_now = to_point(solver.y)
-        if not p_now[1][-1] > rank_tol * p_now[1][0]:
-            raise _Breakdown(
-                RANK_LOST,
-                f"loss of rank at t={solver.t:.6g}: s_min/s_max = "
-                f"{p_now[1][-1] / p_now[1][0]:.3g} < rank_tol={rank_tol:g}",
-            )
-        check_loss(solver.t, p_now)
-        if t[nxt] <= solver.t:
-            dense = solver.dense_output()
-            while nxt < t.size and t[nxt] <= solver.t:
-                y = solver.y if t[nxt] == solver.t else dense(t[nxt])
-                record(t[nxt], to_point(y))
-                nxt += 1
-
-
 # ---------------------------------------------------------------------- the flow
 def riemannian_gradient_flow(
     W0,
     loss,
     depth: int,
     t_eval,
-    method: str = "dense",
+    formulation: str = "dense",
     rtol: float = 1e-9,
     atol: float = 1e-12,
     *,
@@ -428,7 +343,7 @@ def riemannian_gradient_flow(
         Depth ``N >= 1`` of the metric (``N = 1``: the embedded metric).
     t_eval : array_like, shape (T,)
         Strictly increasing output times; the flow starts at ``t_eval[0]``.
-    method : {"dense", "manifold"}
+    formulation : {"dense", "manifold"}
         ``"dense"``: DOP853 on the ``m x n`` matrix (reference, small sizes).
         ``"manifold"``: the factors ``(U, S, V)`` (Koch–Lubich coordinates), no
         ``m x n`` array; see the module docstring.
@@ -444,7 +359,11 @@ def riemannian_gradient_flow(
         Passed to the DOP853 stepper (``first_step = max_step = h`` with large
         tolerances gives a fixed step ``h``, used to measure the order).
     rank_tol : float, default 1e-13
-        The run stops with status ``-3`` when ``s_min / s_max`` falls below it.
+        The run stops with status ``-3`` when ``s_min / s_max`` falls below it. At depth
+        1 with ``formulation="manifold"`` it also stops (``-3``) once ``s_min / s_max <= eps /
+        (100 rtol)``: the velocities of the factors divide by ``s_min`` and carry
+        rounding errors ``eps s_max / s_min`` relative, so from there the steps shrink
+        like ``s_min`` and the cost per unit time grows like ``1 / s_min``.
     max_loss_ratio : float, default 1e8
         The run stops with status ``-2`` when the loss is not finite or
         ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
@@ -455,10 +374,10 @@ def riemannian_gradient_flow(
         Deep flows are stiff (the core block carries the weight :math:`K_{aa} = N c_a`,
         ``N`` times that of ``U_p``, ``V_p``), and an explicit method then runs at its
         stability limit; LSODA's BDF steps are not limited by stability. With
-        ``method="manifold"`` its Jacobian (``(m + n + k) k`` square) is formed by
+        ``formulation="manifold"`` its Jacobian (``(m + n + k) k`` square) is formed by
         forward differences of the velocity over all states at once (batched ``k x k``
         kernels), each column counting as one evaluation in ``nfev``; with
-        ``method="dense"`` LSODA differentiates the ``m n`` states one by one, which only
+        ``formulation="dense"`` LSODA differentiates the ``m n`` states one by one, which only
         suits small sizes.
 
     Returns
@@ -469,13 +388,17 @@ def riemannian_gradient_flow(
     Raises
     ------
     ValueError, TypeError
-        For bad arguments (shapes, non-finite entries, ``t_eval`` not increasing, a
-        start of lower rank than ``k``, an unknown ``method``).
+        For bad arguments (shapes, dtypes other than real, non-finite entries, a point
+        whose frames are not orthonormal, ``t_eval`` not increasing, a start of lower
+        rank than ``k``, a loss whose shape or gradient does not fit the start, an
+        unknown ``formulation``, ``first_step``/``max_step`` that are not positive).
+        Numerical breakdowns (a non-finite gradient, a start whose loss overflows, loss
+        of rank, a run that would crawl) are not raised: they end in ``status``.
 
     References
     ----------
-    Bah et al., arXiv:1910.05505, Theorem 4.4 (the flow); Koch and Lubich, SIAM J.
-    Matrix Anal. Appl. 29 (2007), Prop. 2.1 (the factored coordinates); Hairer, Nørsett,
+    Bah et al., arXiv:1910.05505 (the flow); Koch and Lubich, SIAM J. Matrix Anal.
+    Appl. 29 (2007), doi:10.1137/050639703 (the factored coordinates); Hairer, Nørsett,
     Wanner (DOP853); L. Petzold, "Automatic selection of methods for solving stiff and
     nonstiff systems of ordinary differential equations", SIAM J. Sci. Stat. Comput. 4
     (1983) 136-148, and A. C. Hindmarsh, "ODEPACK, a systematized collection of ODE
@@ -487,24 +410,26 @@ def riemannian_gradient_flow(
     >>> from riemlin.losses import RegressionLoss
     >>> loss = RegressionLoss(np.eye(3), np.diag([3.0, 2.0, 1.0]))
     >>> res = riemannian_gradient_flow(np.diag([1.0, 1.0, 0.0]), loss, 2, [0.0, 20.0])
-    >>> res.status, round(float(res.loss[-1]), 10)
-    (0, 0.5)
+    >>> res.success, round(float(res.loss[-1]), 10)
+    (True, 0.5)
     """
-    if method not in ("dense", "manifold"):
-        raise ValueError(f"method must be 'dense' or 'manifold'; got {method!r}")
+    if formulation not in ("dense", "manifold"):
+        raise ValueError(f"formulation must be 'dense' or 'manifold'; got {formulation!r}")
     if integrator not in _INTEGRATORS:
         raise ValueError(f"integrator must be 'DOP853' or 'LSODA'; got {integrator!r}")
-    t = _check_times(t_eval)
-    rtol = _check_positive(rtol, "rtol")
-    atol = _check_positive(atol, "atol")
-    rank_tol = _check_positive(rank_tol, "rank_tol")
-    max_loss_ratio = _check_positive(max_loss_ratio, "max_loss_ratio")
+    t = check_times(t_eval)
+    rtol = check_positive(rtol, "rtol")
+    atol = check_positive(atol, "atol")
+    rank_tol = check_positive(rank_tol, "rank_tol")
+    max_loss_ratio = check_positive(max_loss_ratio, "max_loss_ratio")
+    first_step = check_optional_step(first_step, "first_step")
+    max_step = check_positive(max_step, "max_step", allow_inf=True)
     manifold, point = _start(W0, loss, depth, k, rank_tol)
     m, n, kk = manifold.m, manifold.n, manifold.k
     mode = _output_mode(output, m, n)
     nfev = 0
 
-    if method == "dense":
+    if formulation == "dense":
 
         def to_point(y):
             return _point_from_dense(y, m, n, kk)
@@ -516,7 +441,7 @@ def riemannian_gradient_flow(
             xi = riemannian_gradient(manifold, p, loss)
             u, _, vt = p
             Up, M, Vp = xi
-            return _finite(-((u @ M + Up) @ vt + u @ Vp.T).ravel(), _t)
+            return -((u @ M + Up) @ vt + u @ Vp.T).ravel()
 
         y0 = ((point[0] * point[1]) @ point[2]).ravel()
     else:
@@ -538,7 +463,7 @@ def riemannian_gradient_flow(
         def rhs(_t, y):
             nonlocal nfev
             nfev += 1
-            return _finite(velocity(y), _t)
+            return velocity(y)
 
         def jac(_t, y):
             # Forward differences, all columns at once: state j is y + h_j e_j.
@@ -563,35 +488,62 @@ def riemannian_gradient_flow(
         y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))
 
     loss0 = loss.value(point)
-    limit = max_loss_ratio * max(abs(loss0), 1.0)
     times, losses, points, svals = [t[0]], [loss0], [point], [point[1].copy()]
+    if not np.isfinite(loss0):
+        message = f"divergence at t={t[0]:.6g}: the loss at the start is {loss0}"
+        return _finish(times, losses, points, svals, mode, DIVERGED, message, nfev)
+    limit = max_loss_ratio * max(abs(loss0), 1.0)
+    # At depth 1 the factored coordinates move U, V with velocities (I - uu^T) G v / s,
+    # computed with rounding errors of relative size eps * s_1 / s_k. Once that exceeds
+    # rtol the step-size control shrinks the steps like rtol s_k / (eps s_1) (measured:
+    # h = 0.7 rtol s_k / (eps s_1) for rtol from 1e-12 to 1e-6) and the cost per unit
+    # time grows like 1/s_k: minutes instead of milliseconds. Stop at a hundred times
+    # that point (about 2e3 evaluations per unit time), s_k / s_1 <= eps / (100 rtol).
+    stiff_ratio = np.finfo(float).eps / (100.0 * rtol)
+    resolve = formulation == "manifold" and manifold.depth == 1
 
-    def check_loss(tt, p):
+    def value_at(tt, p):
         value = loss.value(p)
         if not abs(value) <= limit:
-            raise _Breakdown(DIVERGED, f"divergence at t={tt:.6g}: loss {value:.3g}")
+            raise Breakdown(DIVERGED, f"divergence at t={tt:.6g}: loss {value:.3g}")
         return value
 
-    def record(tt, p):
-        value = check_loss(tt, p)
+    def after_step(tt, y):
+        s = to_point(y)[1]
+        if not s[-1] > rank_tol * s[0]:
+            raise Breakdown(
+                RANK_LOST,
+                f"loss of rank at t={tt:.6g}: s_min/s_max = {s[-1] / s[0]:.3g} "
+                f"< rank_tol={rank_tol:g}",
+            )
+        if resolve and not s[-1] > stiff_ratio * s[0]:
+            raise Breakdown(
+                RANK_LOST,
+                f"loss of rank at t={tt:.6g}: s_min/s_max = {s[-1] / s[0]:.3g} <= "
+                f"eps / (100 rtol) = {stiff_ratio:.3g}: at depth 1 the factored coordinates "
+                "compute their velocities to a relative accuracy eps s_max / s_min only, "
+                "and from here the step size shrinks like s_min (formulation='dense' follows "
+                "the matrix through the drop of rank)",
+            )
+        value_at(tt, to_point(y))
+
+    def record(tt, y):
+        p = to_point(y)
+        value = value_at(tt, p)
         times.append(tt)
         losses.append(value)
         points.append(p)
         svals.append(p[1].copy())
 
+    def make_solver():
+        options = dict(rtol=rtol, atol=atol, first_step=first_step, max_step=max_step)
+        if integrator == "LSODA" and formulation == "manifold":
+            options["jac"] = guarded(jac)
+        return _INTEGRATORS[integrator](guarded(rhs), t[0], y0, t[-1], **options)
+
     status, message = SUCCESS, "The flow reached the end of t_eval."
     if t.size > 1:
-        options = dict(rtol=rtol, atol=atol, first_step=first_step, max_step=max_step)
-        if integrator == "LSODA" and method == "manifold":
-            options["jac"] = jac
-        solver = _INTEGRATORS[integrator](rhs, t[0], y0, t[-1], **options)
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                _march(solver, t, to_point, record, check_loss, rank_tol)
-        except _Breakdown as exc:
-            status, message = exc.status, str(exc)
-        except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
-            status, message = RANK_LOST, f"loss of rank at t={solver.t:.6g}: {exc}"
+        status, message = march(make_solver, t, record, after_step)
     return _finish(times, losses, points, svals, mode, status, message, nfev)
 
 
@@ -638,27 +590,37 @@ def riemannian_gradient_descent(
     -------
     FlowResult
         ``t = step * (0, 1, ..., n_steps)`` (truncated if the run stops early);
-        status ``-2`` on divergence, ``-3`` when the iterate loses rank.
+        status ``-2`` on divergence (a non-finite gradient step, iterate or loss, or a
+        start whose loss is not finite), ``-3`` when the iterate loses rank.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad arguments, as in :func:`riemannian_gradient_flow`.
     """
-    step = _check_positive(step, "step")
+    step = check_positive(step, "step")
     n_steps = check_int(n_steps, "n_steps", minimum=0)
-    rank_tol = _check_positive(rank_tol, "rank_tol")
-    max_loss_ratio = _check_positive(max_loss_ratio, "max_loss_ratio")
+    rank_tol = check_positive(rank_tol, "rank_tol")
+    max_loss_ratio = check_positive(max_loss_ratio, "max_loss_ratio")
     manifold, point = _start(W0, loss, depth, k, rank_tol)
     mode = _output_mode(output, manifold.m, manifold.n)
     loss0 = loss.value(point)
     limit = max_loss_ratio * max(abs(loss0), 1.0)
     times, losses, points, svals = [0.0], [loss0], [point], [point[1].copy()]
     status, message, nfev = SUCCESS, f"{n_steps} steps done.", 0
+    if not np.isfinite(loss0):
+        status, message = DIVERGED, f"divergence at step 0: the loss at the start is {loss0}"
+        n_steps = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for i in range(1, n_steps + 1):
             grad = riemannian_gradient(manifold, point, loss)
             nfev += 1
-            if not all(np.all(np.isfinite(x)) for x in grad):
-                status, message = DIVERGED, f"divergence at step {i}: non-finite gradient"
+            move = FixedRankTangentVector(*(-step * x for x in grad))
+            if not all(np.all(np.isfinite(x)) for x in move):
+                status, message = DIVERGED, f"divergence at step {i}: non-finite gradient step"
                 break
             try:
-                new = manifold.retraction(point, -step * grad)
+                new = manifold.retraction(point, move)
             except ValueError as exc:
                 status, message = RANK_LOST, f"loss of rank at step {i}: {exc}"
                 break

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pymanopt
 
-from riemlin.ambient import ambient_shape
-from riemlin.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.geometry.ambient import ambient_shape
+from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
+from riemlin.geometry.tangent import tangent_low_rank
 
 __all__ = ["matrix_problem", "record_gradient_norms"]
 
@@ -121,7 +122,7 @@ def matrix_problem(
 
     def direction(point, xi):
         if point_arguments:
-            return manifold._low_rank(point, xi)
+            return tangent_low_rank(point, xi)
         return manifold.tangent_to_matrix(point, xi)
 
     def checked(value, name):

@@ -3,7 +3,7 @@ r"""The pymanopt manifold :class:`FixedRankDeepLinear`.
 :math:`\mathcal M_k`, the ``m x n`` real matrices of rank ``k``, with the Riemannian
 metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F` that a
 depth-``N`` linear network induces on its end-to-end matrix (Bah, Rauhut, Terstiege,
-Westdickenberg, arXiv:1910.05505). The maths lives in :mod:`riemlin.metric`; this class
+Westdickenberg, arXiv:1910.05505). The maths lives in :mod:`riemlin.geometry.metric`; this class
 validates inputs and adapts it to pymanopt.
 """
 
@@ -14,19 +14,27 @@ import scipy.sparse as sp
 from pymanopt.manifolds.fixed_rank import _FixedRankPoint, _FixedRankTangentVector
 from pymanopt.manifolds.manifold import Manifold
 
-from riemlin import geodesics as _geodesics
-from riemlin import hessian as _hessian
-from riemlin import metric as _metric
-from riemlin import parametrization as _param
-from riemlin._validation import as_generator, check_array, check_int, check_shape
-from riemlin.ambient import (
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_int,
+    check_point,
+    check_shape,
+    numerical_rank,
+)
+from riemlin.geometry import geodesics as _geodesics
+from riemlin.geometry import hessian as _hessian
+from riemlin.geometry import metric as _metric
+from riemlin.geometry import parametrization as _param
+from riemlin.geometry import tangent as _tangent
+from riemlin.geometry.ambient import (
     ambient_matmul,
     ambient_rmatmul,
     ambient_shape,
     ambient_to_dense,
 )
 
-__all__ = ["FixedRankDeepLinear", "FixedRankPoint", "FixedRankTangentVector"]
+__all__ = ["FixedRankDeepLinear", "FixedRankPoint", "FixedRankTangentVector", "random_frame"]
 
 #: Point type ``(u, s, vt)``, shared with pymanopt's ``FixedRankEmbedded``.
 FixedRankPoint = _FixedRankPoint
@@ -47,16 +55,18 @@ class FixedRankDeepLinear(Manifold):
         (W^\top W)^{\frac{j-1}{N}},
 
     under which the product :math:`W = W_N\cdots W_1` of balanced layers trained by
-    gradient flow follows the Riemannian gradient flow of the loss (Bah et al.,
-    Theorem 4.4 and Section 4). ``depth=1`` is the embedded metric of pymanopt's
+    gradient flow follows the Riemannian gradient flow of the loss (the equivalence
+    theorem of Bah et al.). ``depth=1`` is the embedded metric of pymanopt's
     ``FixedRankEmbedded``.
 
     Points are ``(u, s, vt)`` (thin SVD, ``s`` positive, shapes ``(m, k)``, ``(k,)``,
     ``(k, n)``) and tangent vectors ``(Up, M, Vp)`` with
-    :math:`\xi = u M v^\top + U_p v^\top + u V_p^\top`, ``u^T Up = 0``, ``vt Vp = 0``,
-    exactly as in pymanopt's ``FixedRankEmbedded``, so code written for one runs on
-    the other. All operations cost :math:`O((m+n)k^2)` or less, independent of the
-    depth.
+    :math:`\xi = u M v^\top + U_p v^\top + u V_p^\top`, ``u^T Up = 0``, ``vt Vp = 0``:
+    the same types as pymanopt's ``FixedRankEmbedded``. Code written for that class runs
+    on this one unchanged, except code that reads :meth:`embedding` as an ambient
+    matrix; at ``depth=1`` it computes the same gradients and retractions (see Notes
+    for what differs). All operations cost :math:`O((m+n)k^2)` or less, independent of
+    the depth.
 
     Parameters
     ----------
@@ -71,9 +81,13 @@ class FixedRankDeepLinear(Manifold):
         :meth:`random_tangent_vector` when they are called without one (pymanopt's
         solvers do), so that seeded runs are reproducible.
     check_finite : bool, default True
-        Whether points and tangent vectors passed to the hot-path methods are scanned
-        for ``nan``/``inf`` (as in ``scipy.linalg``). The scan is ``O((m+n)k)``; turn
-        it off only for speed in trusted loops. Shapes are always checked.
+        Whether tangent vectors passed to the hot-path methods (or the results they
+        produce) are scanned for ``nan``/``inf`` (as in ``scipy.linalg``). The scan is
+        ``O((m+n)k)``; turn it off only for speed in trusted loops. Shapes and real
+        dtypes are always checked, and every point once (not once per call): finite
+        entries, ``s > 0`` and orthonormal ``u``, ``vt`` (``max |u^T u - I| <= 100
+        sqrt(m) eps``, the same for ``vt`` with ``n``; see
+        :func:`riemlin._validation.orthonormality_tolerance`).
     retraction : {"svd", "second_order"}, default "svd"
         ``"svd"``: the metric projection (rank-``k`` truncated SVD of ``W + xi``),
         second order for the embedded metric, first order for ``g`` when ``depth > 1``.
@@ -82,6 +96,45 @@ class FixedRankDeepLinear(Manifold):
         retraction that is second order for ``g`` (its curves have zero covariant
         acceleration at ``t = 0``), at an extra :math:`O((m+n)k^2 + k^3)` per call.
         Both coincide at ``depth = 1``.
+
+    Notes
+    -----
+    What carries over from pymanopt 2.2.1's ``FixedRankEmbedded``: the point and tangent
+    types, ``dim``, ``typical_dist``, ``projection`` (Frobenius-orthogonal at every
+    depth), ``transport``, ``to_tangent_space``, ``zero_vector``, the retraction's point
+    (the truncated SVD of ``W + xi``), the signatures of ``random_point()`` and
+    ``random_tangent_vector(point)``, the ``(du, ds, dvt)`` convention of
+    :meth:`euclidean_to_riemannian_gradient`, and ``dist``, ``exp``, ``log`` raising
+    ``NotImplementedError``. At ``depth=1`` the same problems (costs on ``(u, s, vt)``
+    with any backend, or gradients by ``projection``) give the same iterates, up to
+    rounding. What differs:
+
+    - :meth:`embedding` returns the derivative of the SVD ``(du, ds, dvt)``, a direction
+      with the point's shapes, so that pymanopt's autodiff Hessians work; pymanopt's
+      returns the ambient triple ``(U, S, V)``, which here is :meth:`tangent_to_low_rank`
+      (:meth:`tangent_to_matrix` gives the dense matrix).
+    - :meth:`euclidean_to_riemannian_hessian` is exact, so ``TrustRegions`` runs;
+      ``FixedRankEmbedded``'s fails on autodiff data.
+    - At ``depth > 1`` the metric is ``g``: :meth:`inner_product`, :meth:`norm`, the unit
+      length of :meth:`random_tangent_vector` and the Riemannian gradient and Hessian
+      change. ``projection`` stays Frobenius-orthogonal, so a Riemannian gradient written
+      as ``projection(point, G)`` (right for ``FixedRankEmbedded`` and at ``depth=1``) is
+      not the gradient for ``g``; use :meth:`riemannian_gradient_from_matrix` or
+      :func:`riemlin.matrix_problem`.
+    - :meth:`random_point` draws the singular values log-uniformly from
+      ``[spread**-0.5, spread**0.5]`` (pymanopt: sorted ``U(0, 1)``); both random methods
+      take ``rng``.
+    - The retraction is Manopt's current variant (QR factorizations of ``[u, Up]`` and
+      ``[v, Vp]``), which keeps ``u`` and ``v`` orthonormal where pymanopt's (QR of
+      ``Up`` alone) lets them drift as steps shrink; it adds no ``eps`` to ``s`` and
+      raises ``ValueError`` for a step that drops the rank.
+    - The gradient conversion does not divide data through the product by
+      :math:`s_j^2 - s_i^2` (accurate near repeated singular values), and inputs are
+      validated.
+
+    pymanopt's ``Product`` does not forward ``embedding`` to its factors, so autodiff
+    Hessians of a cost on a product with this manifold (or ``FixedRankEmbedded``) need
+    a ``Product`` subclass whose ``embedding`` does; gradients need nothing.
 
     References
     ----------
@@ -169,27 +222,26 @@ class FixedRankDeepLinear(Manifold):
 
     # ------------------------------------------------------------------ validation
     def _check_point(self, point, name: str = "point"):
-        # Points are immutable values (as in pymanopt): a point object that passed the
-        # checks once is not scanned again, so solver loops pay the checks once.
-        if point is self._valid_point:
+        # Points are immutable values (as in pymanopt): a point whose three arrays passed
+        # the checks once is not checked again, so solver loops pay the checks (the
+        # orthonormality test costs O((m+n)k^2)) once per point, not once per call.
+        last = self._valid_point
+        if last is not None and (
+            point is last
+            or (
+                isinstance(point, (tuple, list))
+                and len(point) == 3
+                and all(a is b for a, b in zip(point, last))
+            )
+        ):
             return
-        if not isinstance(point, (tuple, list)) or len(point) != 3:
-            raise TypeError(
-                f"{name} must be a triple (u, s, vt) as returned by random_point or "
-                f"point_from_matrix; got {type(point).__name__}"
-            )
-        u, s, vt = point
-        check_shape(u, f"{name}.u", (self._m, self._k))
-        check_shape(s, f"{name}.s", (self._k,))
-        check_shape(vt, f"{name}.vt", (self._k, self._n))
-        if not np.all(s > 0):
-            raise ValueError(
-                f"{name}.s must hold the {self._k} positive singular values of a "
-                f"rank-{self._k} matrix; got {s}"
-            )
-        if self._check_finite and not _all_finite(point):
-            raise ValueError(f"{name} has non-finite entries (nan or inf)")
-        self._valid_point = point
+        if isinstance(point, (tuple, list)) and len(point) == 3:
+            u, s, vt = point
+            check_shape(u, f"{name}.u", (self._m, self._k))
+            check_shape(s, f"{name}.s", (self._k,))
+            check_shape(vt, f"{name}.vt", (self._k, self._n))
+        check_point(point, name, (self._m, self._n, self._k), convert=False)
+        self._valid_point = tuple(point)
 
     def _check_tangent(self, vector, name: str = "tangent_vector", scan: bool = False):
         # ``scan``: test the entries for nan/inf here (methods whose cost dwarfs the
@@ -213,7 +265,8 @@ class FixedRankDeepLinear(Manifold):
         finite = np.isfinite(value) if np.isscalar(value) else _all_finite(value)
         if not finite:
             raise ValueError(
-                f"{' or '.join(names)} has non-finite entries (nan or inf), or the result overflows"
+                f"{' or '.join(names)} has non-finite entries (nan or inf), or the result "
+                "overflows at this point (the metric weights grow like s^(2(N-1)/N))"
             )
 
     def _point_data(self, s: np.ndarray) -> _PointData:
@@ -231,7 +284,7 @@ class FixedRankDeepLinear(Manifold):
         r"""Apply :math:`\mathcal A_W` to a tangent vector.
 
         ``(Up, M, Vp) -> (Up diag(c), K * M, Vp diag(c))``; see
-        :func:`riemlin.metric.apply_metric` for the formula.
+        :func:`riemlin.geometry.metric.apply_metric` for the formula.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
@@ -243,7 +296,7 @@ class FixedRankDeepLinear(Manifold):
         r"""Apply :math:`\mathcal A_W^{-1}` to a tangent vector.
 
         ``(Up, M, Vp) -> (Up diag(c)^{-1}, M / K, Vp diag(c)^{-1})``; see
-        :func:`riemlin.metric.apply_metric_inverse`.
+        :func:`riemlin.geometry.metric.apply_metric_inverse`.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
@@ -254,7 +307,7 @@ class FixedRankDeepLinear(Manifold):
     def inner_product(self, point, tangent_vector_a, tangent_vector_b) -> float:
         r"""The metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F`.
 
-        See :func:`riemlin.metric.metric_inner` for the formula in SVD coordinates.
+        See :func:`riemlin.geometry.metric.metric_inner` for the formula in SVD coordinates.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector_a, "tangent_vector_a")
@@ -297,19 +350,13 @@ class FixedRankDeepLinear(Manifold):
 
     @staticmethod
     def _project(point, vector) -> FixedRankTangentVector:
-        u, _, vt = point
-        ZV = ambient_matmul(vector, vt.T)
-        ZtU = ambient_rmatmul(vector, u)
-        M = u.T @ ZV
-        return FixedRankTangentVector(ZV - u @ M, M, ZtU - vt.T @ M.T)
+        return FixedRankTangentVector(*_tangent.project(point, vector))
 
     def to_tangent_space(self, point, vector) -> FixedRankTangentVector:
         """Re-impose ``u^T Up = 0`` and ``vt Vp = 0`` on a near-tangent ``(Up, M, Vp)``."""
         self._check_point(point)
         self._check_tangent(vector, "vector", scan=True)
-        u, _, vt = point
-        Up, M, Vp = vector
-        return FixedRankTangentVector(Up - u @ (u.T @ Up), M, Vp - vt.T @ (vt @ Vp))
+        return FixedRankTangentVector(*_tangent.to_tangent_space(point, vector))
 
     def embedding(self, point, tangent_vector):
         r"""The tangent vector as a direction ``(du, ds, dvt)`` in the space of ``(u, s, vt)``.
@@ -321,12 +368,18 @@ class FixedRankDeepLinear(Manifold):
         :math:`(u, s, v^\top) \mapsto u\,\mathrm{diag}(s)\,v^\top` is ``xi``), so that
         :meth:`euclidean_to_riemannian_hessian` is exact for every smooth cost on
         :math:`\mathcal M_k`, not only for costs through the product; see
-        :func:`riemlin.parametrization.svd_derivative`. Pairs of singular values that
-        coincide to the relative gap :data:`riemlin.parametrization.COINCIDENT_GAP` get the
+        :func:`riemlin.geometry.parametrization.svd_derivative`. Pairs of singular values that
+        coincide to the relative gap :data:`riemlin.geometry.parametrization.COINCIDENT_GAP` get the
         bounded symmetric preimage instead.
 
         This differs from pymanopt's ``FixedRankEmbedded.embedding``, which returns the
         ambient low-rank triple of ``xi``; that triple is :meth:`tangent_to_low_rank`.
+        pymanopt's ``Problem`` hands the triple to the Hessian-vector product of a cost
+        on ``(u, s, vt)``, whose shapes ``(m, 2k)``, ``(2k, 2k)``, ``(n, 2k)`` are not the
+        point's, so autodiff Hessians fail on ``FixedRankEmbedded`` and work here.
+        pymanopt's ``Product`` (2.2.1) does not call its factors' ``embedding``; for
+        autodiff Hessians on a product, use a ``Product`` subclass whose ``embedding``
+        returns ``[f.embedding(p, v) for f, p, v in zip(self.manifolds, point, xi)]``.
         """
         u, s, vt = point
         return _param.svd_derivative(u, s, vt, tangent_vector, _param.resolvable_pairs(s))
@@ -352,23 +405,13 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        return self._low_rank(point, tangent_vector)
-
-    @staticmethod
-    def _low_rank(point, tangent_vector):
-        # (U, S, V) with U @ S @ V.T = u M vt + Up vt + u Vp^T
-        u, _, vt = point
-        Up, M, Vp = tangent_vector
-        k = M.shape[0]
-        return np.hstack((u @ M + Up, u)), np.eye(2 * k), np.hstack((vt.T, Vp))
+        return _tangent.tangent_low_rank(point, tangent_vector)
 
     def tangent_to_matrix(self, point, tangent_vector) -> np.ndarray:
         """The dense ``m x n`` matrix ``u M vt + Up vt + u Vp^T`` of a tangent vector."""
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        u, _, vt = point
-        Up, M, Vp = tangent_vector
-        return (u @ M + Up) @ vt + u @ Vp.T
+        return _tangent.tangent_matrix(point, tangent_vector)
 
     def zero_vector(self, point) -> FixedRankTangentVector:
         """The zero tangent vector."""
@@ -388,14 +431,14 @@ class FixedRankDeepLinear(Manifold):
         cost through the product, of ``s`` alone, of the row or column space, of single
         singular vectors, or a mixture), the result is its exact Riemannian gradient
         :math:`\mathcal A_W(P_T \nabla F)` under ``g``: the embedded gradient comes from
-        :func:`riemlin.parametrization.representer`. The part of the data a cost through
+        :func:`riemlin.geometry.parametrization.representer`. The part of the data a cost through
         the product would produce takes a path with no division by :math:`s_j^2 - s_i^2`,
         so costs through the product stay accurate when singular values nearly coincide
         (unlike pymanopt's ``FixedRankEmbedded``); the rest is divided by the gaps of the
         singular values, and loses about ``log10(1 / gap)`` digits where they nearly
         coincide (the derivative of single singular vectors is that ill-conditioned). At
         pairs that coincide to the relative gap
-        :data:`riemlin.parametrization.COINCIDENT_GAP` the data of a general cost do not
+        :data:`riemlin.geometry.parametrization.COINCIDENT_GAP` the data of a general cost do not
         determine the gradient; there the value of a cost through the product is used.
 
         Parameters
@@ -454,8 +497,8 @@ class FixedRankDeepLinear(Manifold):
             f(W)[\xi]\bigr) + \Gamma_W(\xi; G),
 
         the embedded (Weingarten) Hessian mapped by :math:`\mathcal A_W` plus the change
-        of connection; see :mod:`riemlin.hessian` for the closed form and its derivation
-        from the Riemannian submersion of balanced factors (Bah et al., Section 4).
+        of connection; see :mod:`riemlin.geometry.hessian` for the closed form and its derivation
+        from the Riemannian submersion of balanced factors (user guide, "The Hessian under g").
         ``depth=1`` gives the embedded Hessian of Manopt's ``fixedrankembeddedfactory``.
         Cost :math:`O((m+n)k^2 + k^3\log N)` beyond the products of ``G`` and ``H_xi``
         with ``k``-column matrices; no division by :math:`s_i^2 - s_j^2`.
@@ -508,8 +551,7 @@ class FixedRankDeepLinear(Manifold):
         if self._depth == 1:
             return out
         u, _, vt = point
-        z = data.apply_inverse(xi)
-        gamma = _hessian.connection_term(u, vt, data.hessian, z, GV, GtU)
+        gamma = data.connection_term(u, vt, xi, GV, GtU)
         return FixedRankTangentVector(*(a + b for a, b in zip(out, gamma)))
 
     def euclidean_to_riemannian_hessian(
@@ -534,14 +576,14 @@ class FixedRankDeepLinear(Manifold):
         :math:`\operatorname{Hess}^g F = \mathcal A_W(\operatorname{Hess}^e F) +
         \Gamma_W` as in :meth:`riemannian_hessian_from_matrix`. The terms a cost through
         the product produces are removed in closed form
-        (:func:`riemlin.parametrization.product_hessian_terms`), and the rest of the
-        gradient data enters through :func:`riemlin.parametrization.rest_hessian`. The
+        (:func:`riemlin.geometry.parametrization.product_hessian_terms`), and the rest of the
+        gradient data enters through :func:`riemlin.geometry.parametrization.rest_hessian`. The
         derivative of the SVD is divided by the gaps of the singular values, so where two
         of them nearly coincide (relative gap ``delta``) the result carries relative
         errors of about ``eps / delta`` for costs through the product and up to
         ``eps / delta**3`` for costs of single singular vectors; for a cost written on
         ``W``, :func:`riemlin.matrix_problem` has no such loss. Pairs closer than
-        :data:`riemlin.parametrization.COINCIDENT_GAP` are treated as in
+        :data:`riemlin.geometry.parametrization.COINCIDENT_GAP` are treated as in
         :meth:`euclidean_to_riemannian_gradient`.
 
         Parameters
@@ -599,12 +641,13 @@ class FixedRankDeepLinear(Manifold):
                 "riemannian_hessian_from_matrix"
             )
         a, b, c = (np.asarray(x) for x in value)
-        for part, arr in zip(("[0]", "[1]", "[2]"), (a, b, c)):
-            if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-                raise TypeError(f"{name}{part} must be a real array; got dtype {arr.dtype}")
         check_shape(a, f"{name}[0]", (self._m, self._k))
         check_shape(b, f"{name}[1]", (self._k,))
         check_shape(c, f"{name}[2]", (self._k, self._n))
+        # scanned here (O((m+n)k), below the conversions' O((m+n)k^2)): an inf would
+        # otherwise meet a zero inside a product and turn into an unexplained nan
+        if self._check_finite and not _all_finite((a, b, c)):
+            raise ValueError(f"{name} has non-finite entries (nan or inf)")
         return a, b, c
 
     def connection_difference(
@@ -616,7 +659,7 @@ class FixedRankDeepLinear(Manifold):
         connections of ``g`` and of the embedded metric on :math:`\mathcal M_k` (zero
         at ``depth=1``); a curve is a ``g``-geodesic iff the tangential part of its
         acceleration equals :math:`-C(\dot W, \dot W)`. See
-        :func:`riemlin.hessian.connection_difference`. ``tangent_vector_b`` defaults to
+        :func:`riemlin.geometry.hessian.connection_difference`. ``tangent_vector_b`` defaults to
         ``tangent_vector_a``.
         """
         self._check_point(point)
@@ -628,22 +671,16 @@ class FixedRankDeepLinear(Manifold):
         return self._connection_difference(point, tangent_vector_a, tangent_vector_b)
 
     def _connection_difference(self, point, a, b) -> FixedRankTangentVector:
-        data = self._point_data(point[1])
-        z, w = data.apply_inverse(a), data.apply_inverse(b)
-        return FixedRankTangentVector(*_hessian.connection_difference(data.hessian, z, w))
+        return self._point_data(point[1]).connection_difference(a, b)
 
     # ------------------------------------------------------------------ moving around
     def retraction(self, point, tangent_vector) -> FixedRankPoint:
         r"""Metric-projection retraction: the rank-``k`` truncated SVD of ``W + xi``.
 
-        ``W + xi = [u, Up] [[S + M, I], [I, 0]] [v, Vp]^T``. Following Manopt's current
-        ``fixedrankembeddedfactory`` (the 2019 revision by E. Levin), the QR
-        factorizations are taken of ``[u, Up]`` and ``[v, Vp]`` rather than of ``Up``
-        and ``Vp`` alone, which keeps the new factors orthonormal even when ``Up``,
-        ``Vp`` are ill-conditioned or not exactly orthogonal to ``u``, ``v``. Cost
-        :math:`O((m+n)k^2)`. The retraction is second order for the embedded metric
-        (Absil and Malick 2012) and first order for ``g`` when ``depth > 1``. With
-        ``retraction="second_order"`` the step is first corrected to
+        :func:`riemlin.geometry.tangent.metric_projection` (Manopt's current QR of
+        ``[u, Up]`` and ``[v, Vp]``), at :math:`O((m+n)k^2)`. The retraction is second
+        order for the embedded metric (Absil and Malick 2012) and first order for ``g``
+        when ``depth > 1``. With ``retraction="second_order"`` the step is first corrected to
         :math:`\xi - \tfrac12 C(\xi,\xi)` (:meth:`connection_difference`): the curve
         :math:`t\mapsto R(t\xi)` then has tangential acceleration
         :math:`-C(\xi,\xi)` at ``t = 0``, i.e. zero ``g``-covariant acceleration, so the
@@ -656,25 +693,10 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
-        u, s, vt = point
         if self._retraction == "second_order" and self._depth > 1:
             C = self._connection_difference(point, tangent_vector, tangent_vector)
             tangent_vector = tangent_vector - 0.5 * C
-        Up, M, Vp = tangent_vector
-        k = self._k
-        Qu, Ru = np.linalg.qr(np.hstack((u, Up)))
-        Qv, Rv = np.linalg.qr(np.hstack((vt.T, Vp)))
-        core = np.zeros((2 * k, 2 * k))
-        core[:k, :k] = np.diag(s) + M
-        core[:k, k:] = np.eye(k)
-        core[k:, :k] = np.eye(k)
-        Uc, Sc, Vct = np.linalg.svd(Ru @ core @ Rv.T)
-        if not Sc[k - 1] > max(2 * k, 1) * np.finfo(float).eps * Sc[0]:
-            raise ValueError(
-                f"retraction: W + tangent_vector has numerical rank below k={k} "
-                f"(singular values {Sc[: k + 1]}); take a shorter step"
-            )
-        return FixedRankPoint(Qu @ Uc[:, :k], Sc[:k], (Qv @ Vct[:k].T).T)
+        return FixedRankPoint(*_tangent.metric_projection(point, tangent_vector))
 
     def transport(self, point_a, point_b, tangent_vector_a) -> FixedRankTangentVector:
         """Vector transport by Frobenius projection onto the tangent space at ``point_b``.
@@ -685,7 +707,7 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
         self._check_tangent(tangent_vector_a, "tangent_vector_a", scan=True)
-        return self._project(point_b, self._low_rank(point_a, tangent_vector_a))
+        return self._project(point_b, _tangent.tangent_low_rank(point_a, tangent_vector_a))
 
     # ------------------------------------------------------------------ sampling
     def random_point(self, rng=None, *, spread: float = 10.0) -> FixedRankPoint:
@@ -705,10 +727,10 @@ class FixedRankDeepLinear(Manifold):
         spread = float(spread)
         if not np.isfinite(spread) or spread < 1:
             raise ValueError(f"spread must be a finite number >= 1; got {spread}")
-        u = _haar_stiefel(gen, self._m, self._k)
-        v = _haar_stiefel(gen, self._n, self._k)
+        u = random_frame(gen, self._m, self._k)
+        v = random_frame(gen, self._n, self._k)
         half = 0.5 * np.log(spread)
-        s = np.sort(np.exp(gen.uniform(-half, half, size=self._k)))[::-1]
+        s = np.ascontiguousarray(np.sort(np.exp(gen.uniform(-half, half, size=self._k)))[::-1])
         return FixedRankPoint(u, s, v.T)
 
     def random_tangent_vector(self, point, rng=None) -> FixedRankTangentVector:
@@ -736,10 +758,10 @@ class FixedRankDeepLinear(Manifold):
         W = check_array(W, "W", shape=(self._m, self._n))
         u, s, vt = np.linalg.svd(W, full_matrices=False)
         k = self._k
-        tol = max(self._m, self._n) * np.finfo(float).eps * (s[0] if s.size else 0.0)
-        if not s[k - 1] > tol:
+        rank = numerical_rank(s, (self._m, self._n))
+        if rank < k:
             raise ValueError(
-                f"W has numerical rank {int(np.sum(s > tol))} < k={k} "
+                f"W has numerical rank {rank} < k={k} "
                 f"(singular values {s[: k + 1]}); a point of this manifold needs rank k"
             )
         return FixedRankPoint(u[:, :k], s[:k], vt[:k])
@@ -752,7 +774,7 @@ class FixedRankDeepLinear(Manifold):
 
     # ------------------------------------------------------------------ geometry
     # Geodesics, exp, log, distance, transport and curvature of (M_k, g); the maths is in
-    # riemlin.geodesics.
+    # riemlin.geometry.geodesics.
     def exp(
         self,
         point,
@@ -763,15 +785,15 @@ class FixedRankDeepLinear(Manifold):
     ) -> FixedRankPoint:
         r"""Riemannian exponential of ``g``: where the geodesic with this velocity is at ``t = 1``.
 
-        See :func:`riemlin.geodesics.exp` (the geodesic equation in a factored frame,
+        See :func:`riemlin.geometry.geodesics.exp` (the geodesic equation in a factored frame,
         reduced to ``2k x 2k``; cost :math:`O((m+n)k^2)` plus a small integration). For
-        ``k = 1`` the closed form of the cone :func:`riemlin.geodesics.rank_one_exp`, which
+        ``k = 1`` the closed form of the cone :func:`riemlin.geometry.geodesics.rank_one_exp`, which
         has no integration error and refuses only geodesics through the zero matrix
         (``rtol`` and ``boundary_tol`` do not apply).
 
         Raises
         ------
-        riemlin.geodesics.BoundaryError
+        riemlin.geometry.geodesics.BoundaryError
             (a ``ValueError``) If the geodesic reaches the rank-deficient boundary for
             ``t`` in ``(0, 1]`` (``g`` is incomplete); its ``t`` and ``t_boundary`` say
             where.
@@ -798,8 +820,8 @@ class FixedRankDeepLinear(Manifold):
         """Points ``exp(point, t * tangent_vector)`` at the times ``t`` (scalar or 1-D array).
 
         Returns one :data:`FixedRankPoint` for a scalar ``t``, else a list; see
-        :func:`riemlin.geodesics.geodesic` (for ``k = 1`` the closed form
-        :func:`riemlin.geodesics.rank_one_exp` at each time).
+        :func:`riemlin.geometry.geodesics.geodesic` (for ``k = 1`` the closed form
+        :func:`riemlin.geometry.geodesics.rank_one_exp` at each time).
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
@@ -833,10 +855,10 @@ class FixedRankDeepLinear(Manifold):
     ):
         r"""Riemannian logarithm: the velocity at ``point_a`` of a geodesic to ``point_b``.
 
-        Shooting by a quasi-Newton method on ``exp`` (:func:`riemlin.geodesics.log`),
+        Shooting by a quasi-Newton method on ``exp`` (:func:`riemlin.geometry.geodesics.log`),
         to :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`; for ``k = 1``
-        the closed form :func:`riemlin.geodesics.rank_one_log` (every pair). With
-        ``full_output=True`` returns the :class:`riemlin.geodesics.LogResult` (residual,
+        the closed form :func:`riemlin.geometry.geodesics.rank_one_log` (every pair). With
+        ``full_output=True`` returns the :class:`riemlin.geometry.geodesics.LogResult` (residual,
         iterations, number of geodesic integrations) instead of the vector.
 
         Raises
@@ -887,7 +909,7 @@ class FixedRankDeepLinear(Manifold):
 
         From ``t = 0`` to ``t = 1``; the result is a tangent vector at
         ``exp(point, direction)``, in its coordinates. Linear and isometric for ``g``
-        (to the integration tolerance); see :func:`riemlin.geodesics.parallel_transport`.
+        (to the integration tolerance); see :func:`riemlin.geometry.geodesics.parallel_transport`.
         """
         self._check_point(point)
         self._check_tangent(direction, "direction", scan=True)
@@ -901,7 +923,7 @@ class FixedRankDeepLinear(Manifold):
         """Sectional curvature of the plane spanned by ``xi`` and ``eta`` (closed form).
 
         Gauss formula at depth 1, O'Neill's formula for the balanced layers at depth
-        ``N >= 2``; see :func:`riemlin.geodesics.sectional_curvature`.
+        ``N >= 2``; see :func:`riemlin.geometry.geodesics.sectional_curvature`.
 
         Raises
         ------
@@ -914,8 +936,23 @@ class FixedRankDeepLinear(Manifold):
         return _geodesics.sectional_curvature(point, xi, eta, self._depth)
 
 
-def _haar_stiefel(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
-    # QR of a Gaussian matrix with the signs of R's diagonal fixed: Haar distributed.
+def random_frame(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """A Haar-distributed ``n x k`` matrix with orthonormal columns.
+
+    The QR factor of a Gaussian matrix, with the signs of ``R``'s diagonal made positive
+    (without the sign fix the distribution is not Haar: Mezzadri, "How to generate random
+    matrices from the classical compact groups", Notices AMS 54 (2007)).
+
+    Parameters
+    ----------
+    gen : numpy.random.Generator
+    n, k : int
+        Shape, ``k <= n``.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+    """
     Q, R = np.linalg.qr(gen.standard_normal((n, k)))
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
 
@@ -933,13 +970,7 @@ def _all_finite(arrays) -> bool:
 
 class _PointData:
     """Per-point cache: the metric weights, the Hessian tables (built on first use) and
-    the column weights laid out flat.
-
-    Scaling the columns of a C-ordered ``(m, k)`` array by broadcasting runs an inner
-    loop of length ``k`` per row, several times slower than scaling by a number; a flat
-    multiply by ``c`` tiled to length ``m k`` runs at full memory speed. The tiles cost
-    the memory of one tangent vector and are built on first use.
-    """
+    the column weights laid out flat (:func:`riemlin.geometry.metric.scale_columns`)."""
 
     __slots__ = ("s_bytes", "weights", "_tiles", "_s", "_depth", "_hessian")
 
@@ -953,36 +984,64 @@ class _PointData:
 
     @property
     def hessian(self) -> _hessian.HessianWeights:
-        """The tables of :func:`riemlin.hessian.hessian_weights` (``O(k^3 log N)``, once)."""
+        """The tables of :func:`riemlin.geometry.hessian.hessian_weights` (``O(k^3 log N)``, once).
+
+        Built at the normalized singular values ``s / lam`` with ``lam = 2^e >= s_max``
+        the power of two just above ``s_max`` (so the normalization is exact): at the
+        true scale the entries grow like ``s^{1 + 2(N-2)/N}`` and overflow for
+        ``s_max`` above about ``1e101`` at depth 1000, while the quantities built from
+        them are representable. :meth:`connection_difference` and
+        :meth:`connection_term` restore the scale.
+        """
         if self._hessian is None:
-            self._hessian = _hessian.hessian_weights(self._s, self._depth)
+            self._hessian = _hessian.hessian_weights(self._s / self._lam, self._depth)
         return self._hessian
 
+    @property
+    def _lam(self) -> float:
+        return float(np.ldexp(1.0, int(np.frexp(np.max(self._s))[1])))
+
+    def _normalized_inverse(self, xi) -> FixedRankTangentVector:
+        # A^{-1} at s / lam: K and c scale like lam^{2(N-1)/N}, so this is lam^{2(N-1)/N}
+        # times A^{-1} at s (computed without forming that power)
+        w = _metric.metric_weights(self._s / self._lam, self._depth)
+        return FixedRankTangentVector(*_metric.apply_metric_inverse(w, xi))
+
+    def connection_difference(self, a, b) -> FixedRankTangentVector:
+        r"""``C(a, b)`` of :func:`riemlin.geometry.hessian.connection_difference`, overflow-free.
+
+        ``C`` is homogeneous of degree ``-1`` in ``s`` (tables of degree
+        ``1 + 2(N-2)/N``, each ``A^{-1}`` of degree ``-2(N-1)/N``), so
+        ``C_s(a, b) = C_{s/lam}(a, b) / lam``.
+        """
+        z, w = self._normalized_inverse(a), self._normalized_inverse(b)
+        out = _hessian.connection_difference(self.hessian, z, w)
+        return FixedRankTangentVector(*(x / self._lam for x in out))
+
+    def connection_term(self, u, vt, xi, GV, GtU) -> FixedRankTangentVector:
+        r"""``Gamma_W(xi; G)`` of :func:`riemlin.geometry.hessian.connection_term`, overflow-free.
+
+        Homogeneous of degree ``(N-2)/N`` in ``s`` (tables of degree ``1 + 2(N-2)/N``,
+        ``A^{-1}`` of degree ``-2(N-1)/N``): ``Gamma_s = lam^{(N-2)/N} Gamma_{s/lam}``.
+        """
+        z = self._normalized_inverse(xi)
+        out = _hessian.connection_term(u, vt, self.hessian, z, GV, GtU)
+        scale = float(_metric.rational_power(np.array(self._lam), self._depth - 2, self._depth))
+        return FixedRankTangentVector(*(scale * x for x in out))
+
     def apply_inverse(self, xi) -> FixedRankTangentVector:
-        """``A_W^{-1}(xi)``."""
-        Up, M, Vp = xi
+        """``A_W^{-1}(xi)`` (:func:`riemlin.geometry.metric.apply_metric_inverse`)."""
         return FixedRankTangentVector(
-            self.scale_columns(Up, inverse=True),
-            M / self.weights.K,
-            self.scale_columns(Vp, inverse=True),
+            *_metric.apply_metric_inverse(self.weights, xi, tiles=self._tiles)
         )
 
     def apply(self, xi) -> FixedRankTangentVector:
-        """``A_W(xi)`` (the formula of :func:`riemlin.metric.apply_metric`)."""
-        Up, M, Vp = xi
-        return FixedRankTangentVector(
-            self.scale_columns(Up, inverse=False),
-            self.weights.K * M,
-            self.scale_columns(Vp, inverse=False),
-        )
+        """``A_W(xi)`` (:func:`riemlin.geometry.metric.apply_metric`)."""
+        return FixedRankTangentVector(*_metric.apply_metric(self.weights, xi, tiles=self._tiles))
 
     def scale_columns(self, A: np.ndarray, inverse: bool) -> np.ndarray:
-        c = self.weights.c
-        rows = A.shape[0]
-        if not A.flags.c_contiguous:
-            return A / c if inverse else A * c
-        key = (rows, inverse)
-        tile = self._tiles.get(key)
-        if tile is None:
-            tile = self._tiles[key] = np.tile(1.0 / c if inverse else c, rows)
-        return (A.reshape(-1) * tile).reshape(A.shape)
+        """``A diag(c)`` or ``A diag(c)^{-1}`` with this point's tiles.
+
+        See :func:`riemlin.geometry.metric.scale_columns`.
+        """
+        return _metric.scale_columns(A, self.weights.c, inverse=inverse, tiles=self._tiles)

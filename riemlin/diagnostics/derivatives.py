@@ -1,9 +1,10 @@
-r"""Derivative checks and a manifold contract that work for any pymanopt manifold.
+r"""Derivative checks that work for any pymanopt manifold.
 
 pymanopt's ``check_gradient`` and ``check_hessian`` crash with NumPy >= 2.4 and always
 draw a figure. These replacements return result objects and draw only when asked.
 
-Taylor remainder test (Absil, Mahony, Sepulchre 2008, Sec. 4; Boumal 2023, Sec. 4.8):
+Taylor remainder test (Absil, Mahony, Sepulchre 2008, chapter 4; Boumal 2023, sections 4.8
+and 6.8):
 along a retraction curve :math:`c(t) = R_x(t\xi)`,
 
 .. math::
@@ -23,37 +24,63 @@ expected one minus 0.1: a wrong derivative leaves an error one order lower (slop
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from riemlin._validation import as_generator
+from riemlin.geometry.manifold import FixedRankTangentVector
 
 __all__ = [
+    "SLOPE_TOLERANCE",
     "DerivativeCheck",
-    "ManifoldCheck",
-    "ManifoldReport",
     "check_gradient",
     "check_hessian",
-    "check_manifold",
     "fit_slope",
+    "loglog_slope",
+    "draw_point",
+    "draw_tangent",
+    "tangent_residual",
+    "is_fixed_rank",
+    "claims_second_order",
 ]
 
-_SLOPE_TOL = 0.1
+#: A slope check passes at the expected slope minus this.
+SLOPE_TOLERANCE = 0.1
 
 
-def _random_point(manifold, gen):
+def draw_point(manifold, gen):
+    """A random point of any pymanopt manifold, from ``gen`` where the manifold takes one."""
     try:
         return manifold.random_point(rng=gen)
     except TypeError:  # pymanopt manifolds draw from numpy's global state
         return manifold.random_point()
 
 
-def _random_tangent(manifold, x, gen):
+def draw_tangent(manifold, x, gen):
+    """A random tangent vector at ``x``, from ``gen`` where the manifold takes one."""
     try:
         return manifold.random_tangent_vector(x, rng=gen)
     except TypeError:
         return manifold.random_tangent_vector(x)
+
+
+def loglog_slope(x, y) -> tuple[float, float]:
+    """Least-squares slope of ``log10 y`` against ``log10 x``, and the residual sum of squares.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positive values, at least two.
+
+    Returns
+    -------
+    slope : float
+    residual : float
+        Sum of squared residuals of the fit in ``log10`` units (0 for two points).
+    """
+    coef, res, *_ = np.polyfit(np.log10(x), np.log10(y), 1, full=True)
+    return float(coef[0]), float(res[0]) if len(res) else 0.0
 
 
 def fit_slope(steps, remainders, floor: float, window: int = 6):
@@ -69,11 +96,9 @@ def fit_slope(steps, remainders, floor: float, window: int = 6):
     for i in range(len(steps) - window + 1):
         if not ok[i : i + window].all():
             continue
-        x, y = np.log10(steps[i : i + window]), np.log10(rem[i : i + window])
-        coef, res, *_ = np.polyfit(x, y, 1, full=True)
-        resid = float(res[0]) if len(res) else 0.0
+        slope, resid = loglog_slope(steps[i : i + window], rem[i : i + window])
         if resid < best[0]:
-            best = (resid, float(coef[0]), (i, i + window))
+            best = (resid, slope, (i, i + window))
     return best[1], best[2]
 
 
@@ -131,7 +156,8 @@ class DerivativeCheck:
         return ax
 
 
-def _tangent_residual(manifold, x, v):
+def tangent_residual(manifold, x, v):
+    """The norm of the part of ``v`` off the tangent space at ``x`` (``None`` if unknown)."""
     try:
         return float(manifold.norm(x, v - manifold.to_tangent_space(x, v)))
     except NotImplementedError:
@@ -142,7 +168,13 @@ def _remainders(problem, x, d, model):
     manifold = problem.manifold
     steps = np.logspace(-8, 0, 41)
     f0 = problem.cost(x)
-    rem = np.array([abs(problem.cost(manifold.retraction(x, t * d)) - model(t)) for t in steps])
+    try:
+        rem = np.array([abs(problem.cost(manifold.retraction(x, t * d)) - model(t)) for t in steps])
+    except ValueError as exc:  # e.g. a step t * d that leaves the manifold
+        raise ValueError(
+            f"point and direction: the retraction along direction fails for steps up to 1 "
+            f"({exc}); scale direction down"
+        ) from None
     floor = 1e3 * np.finfo(float).eps * max(abs(f0), 1e-300)
     return steps, rem, floor
 
@@ -159,13 +191,13 @@ def _judge(kind, steps, rem, floor, expected, extra_ok=True, extra_msg=""):
             f"the {kind} is probably wrong"
         )
     else:
-        good = slope > expected - _SLOPE_TOL
+        good = slope > expected - SLOPE_TOLERANCE
         passed = good and extra_ok
         if good:
             msg = (
                 f"slope {slope:.3f}, expected {expected:g}: the {kind} is consistent with the cost"
             )
-            if slope > expected + _SLOPE_TOL:
+            if slope > expected + SLOPE_TOLERANCE:
                 msg += " (the next Taylor term vanishes along this direction)"
         else:
             lower = "1" if expected == 2 else "2"
@@ -179,12 +211,29 @@ def _judge(kind, steps, rem, floor, expected, extra_ok=True, extra_msg=""):
 
 def _start(problem, point, direction, rng):
     """The manifold, the generator, and the point and direction of a derivative check."""
+    import pymanopt
+
+    if not isinstance(problem, pymanopt.Problem):
+        raise TypeError(f"problem must be a pymanopt.Problem; got {type(problem).__name__}")
     manifold = problem.manifold
     gen = as_generator(rng)
     if direction is not None and point is None:
         raise ValueError("direction is tangent at a point: give point as well")
-    x = _random_point(manifold, gen) if point is None else point
-    d = _random_tangent(manifold, x, gen) if direction is None else direction
+    x = draw_point(manifold, gen) if point is None else point
+    d = draw_tangent(manifold, x, gen) if direction is None else direction
+    if direction is not None:
+        if isinstance(d, (tuple, list)) and not hasattr(d, "_fields") and is_fixed_rank(manifold):
+            d = FixedRankTangentVector(*d) if len(d) == 3 else d  # a plain (Up, M, Vp)
+        try:
+            norm = manifold.norm(x, d)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"point or direction: {exc}") from None
+        if not (np.isfinite(norm) and norm > 0):
+            raise ValueError(
+                f"direction must be a nonzero finite tangent vector at point; its norm there "
+                f"is {norm}: along a zero direction every Taylor remainder is zero and the "
+                "check proves nothing"
+            )
     return manifold, gen, x, d
 
 
@@ -207,13 +256,20 @@ def check_gradient(problem, point=None, direction=None, rng=None) -> DerivativeC
     Returns
     -------
     DerivativeCheck
+
+    Raises
+    ------
+    TypeError
+        If ``problem`` is not a ``pymanopt.Problem``.
+    ValueError
+        If ``direction`` is given without ``point``, or is zero or not finite.
     """
     manifold, gen, x, d = _start(problem, point, direction, rng)
     grad = problem.riemannian_gradient(x)
     f0 = problem.cost(x)
     df = manifold.inner_product(x, grad, d)
     steps, rem, floor = _remainders(problem, x, d, lambda t: f0 + t * df)
-    residual = _tangent_residual(manifold, x, grad)
+    residual = tangent_residual(manifold, x, grad)
     scale = max(manifold.norm(x, grad), 1e-300)
     tangent_ok = residual is None or residual <= 1e-8 * scale
     extra = "" if tangent_ok else f"; the gradient is not tangent (residual {residual:.2e})"
@@ -250,19 +306,24 @@ def check_hessian(
     Returns
     -------
     DerivativeCheck
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`check_gradient`.
     """
     manifold, gen, x, d = _start(problem, point, direction, rng)
     if second_order_retraction is None:
-        second_order_retraction = _claims_second_order(manifold)
+        second_order_retraction = claims_second_order(manifold)
     grad = problem.riemannian_gradient(x)
     hess_d = problem.riemannian_hessian(x, d)
-    a, b = _random_tangent(manifold, x, gen), _random_tangent(manifold, x, gen)
+    a, b = draw_tangent(manifold, x, gen), draw_tangent(manifold, x, gen)
     ha, hb = problem.riemannian_hessian(x, a), problem.riemannian_hessian(x, b)
     scale = max(manifold.norm(x, ha) * manifold.norm(x, b), 1e-300)
     symmetry = abs(manifold.inner_product(x, ha, b) - manifold.inner_product(x, a, hb)) / scale
     lin = problem.riemannian_hessian(x, 2.0 * a - 3.0 * b) - (2.0 * ha - 3.0 * hb)
     linearity = manifold.norm(x, lin) / max(manifold.norm(x, ha) + manifold.norm(x, hb), 1e-300)
-    residual = _tangent_residual(manifold, x, hess_d)
+    residual = tangent_residual(manifold, x, hess_d)
     hscale = max(manifold.norm(x, hess_d), 1e-300)
     structure_ok = symmetry < 1e-8 and linearity < 1e-8
     structure_ok = structure_ok and (residual is None or residual <= 1e-8 * hscale)
@@ -292,256 +353,21 @@ def check_hessian(
     )
 
 
-# ------------------------------------------------------------------ the contract
-@dataclass
-class ManifoldCheck:
-    """One line of a :class:`ManifoldReport`."""
+def is_fixed_rank(manifold) -> bool:
+    """Whether ``manifold`` is riemlin's or pymanopt's manifold of fixed-rank matrices."""
+    from pymanopt.manifolds import FixedRankEmbedded
 
-    name: str
-    value: float
-    tolerance: float
-    passed: bool
-    note: str = ""
+    from riemlin.geometry.manifold import FixedRankDeepLinear
+
+    return isinstance(manifold, (FixedRankDeepLinear, FixedRankEmbedded))
 
 
-@dataclass
-class ManifoldReport:
-    """Result of :func:`check_manifold`: each check with its figure and tolerance."""
-
-    manifold: str
-    checks: list = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """Whether every check passed."""
-        return all(c.passed for c in self.checks)
-
-    def __getitem__(self, name: str) -> ManifoldCheck:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
-    def __str__(self) -> str:
-        lines = [f"contract of {self.manifold}: {'PASS' if self.passed else 'FAIL'}"]
-        for c in self.checks:
-            mark = "ok  " if c.passed else "FAIL"
-            lines.append(f"  {mark} {c.name:<34} {c.value:10.3e} (tol {c.tolerance:.1e}) {c.note}")
-        return "\n".join(lines)
-
-
-def _ambient(manifold, x, v=None):
-    """Dense ambient array of a point (``v is None``) or of a tangent vector at ``x``."""
-    if v is None:
-        if isinstance(x, (tuple, list)) and len(x) == 3:
-            u, s, vt = x
-            return (u * s) @ vt
-        return np.asarray(x, dtype=float)
-    if hasattr(manifold, "tangent_to_matrix"):
-        return manifold.tangent_to_matrix(x, v)
-    emb = manifold.embedding(x, v)
-    if isinstance(emb, (tuple, list)) and len(emb) == 3:
-        U, S, V = emb
-        return U @ S @ V.T
-    return np.asarray(emb, dtype=float)
-
-
-def _test_problem(manifold, x, gen):
-    """A smooth non-quadratic cost on the ambient matrix, with its Riemannian gradient."""
-    import pymanopt
-
-    X = _ambient(manifold, x)
-    B = gen.standard_normal(X.shape)
-
-    def F(A):
-        return 0.5 * np.sum((A - B) ** 2) + 0.25 * np.sum(A**4)
-
-    def G(A):
-        return A - B + A**3
-
-    @pymanopt.function.numpy(manifold)
-    def cost(*args):
-        return F(_ambient(manifold, args if len(args) > 1 else args[0]))
-
-    if hasattr(manifold, "riemannian_gradient_from_matrix"):
-
-        @pymanopt.function.numpy(manifold)
-        def rgrad(*args):
-            pt = args if len(args) > 1 else args[0]
-            return manifold.riemannian_gradient_from_matrix(pt, G(_ambient(manifold, pt)))
-
-        return pymanopt.Problem(manifold, cost, riemannian_gradient=rgrad)
-    if isinstance(x, (tuple, list)):  # e.g. FixedRankEmbedded: its gradient is a projection
-
-        @pymanopt.function.numpy(manifold)
-        def rgrad3(*args):
-            return manifold.projection(args, G(_ambient(manifold, args)))
-
-        return pymanopt.Problem(manifold, cost, riemannian_gradient=rgrad3)
-
-    @pymanopt.function.numpy(manifold)
-    def egrad(A):
-        return G(np.asarray(A, dtype=float))
-
-    return pymanopt.Problem(manifold, cost, euclidean_gradient=egrad)
-
-
-def _claims_second_order(manifold) -> bool:
+def claims_second_order(manifold) -> bool:
     """Retractions known to be second order for the manifold's own metric."""
     from pymanopt.manifolds import FixedRankEmbedded, Sphere
 
-    from riemlin.manifold import FixedRankDeepLinear
+    from riemlin.geometry.manifold import FixedRankDeepLinear
 
     if isinstance(manifold, FixedRankDeepLinear):
         return manifold.second_order_retraction
     return isinstance(manifold, (FixedRankEmbedded, Sphere))  # metric projections
-
-
-def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> ManifoldReport:
-    """Run the contract of a pymanopt manifold (possibly with a non-Euclidean metric).
-
-    Checks: projection idempotent; retraction first order (``R_x(t xi) - x - t xi =
-    O(t^2)`` in the embedding); inner product symmetric and positive definite (on a few
-    random vectors); ``metric_operator`` and its inverse consistent with each other and
-    with the Frobenius product (where defined); transport lands in the tangent space;
-    ``random_tangent_vector`` has unit norm; ``zero_vector`` is zero; and the gradient
-    identity ``g(grad f, xi) = Df[xi]`` through :func:`check_gradient` for a smooth test
-    cost. Where the retraction is claimed to be second order for the manifold's metric,
-    that is checked too: the tangential part of ``R_x(t xi) - x - t xi + t^2/2 C(xi, xi)``
-    is ``O(t^3)``, with ``C`` the manifold's ``connection_difference`` (zero for embedded
-    metrics).
-
-    Parameters
-    ----------
-    manifold : pymanopt.manifolds.manifold.Manifold
-        The manifold; points and tangent vectors must have dense ambient forms (arrays,
-        or ``(u, s, vt)`` points with ``tangent_to_matrix`` or low-rank ``embedding``
-        triples as for fixed-rank matrices).
-    rng : None, int or Generator
-    second_order_retraction : bool, optional
-        Whether to check second order. Default: ``FixedRankDeepLinear`` with
-        ``second_order_retraction`` true, and the metric projections of
-        ``FixedRankEmbedded`` and ``Sphere``.
-
-    Returns
-    -------
-    ManifoldReport
-    """
-    gen = as_generator(rng)
-    report = ManifoldReport(str(manifold))
-    add = report.checks.append
-    x = _random_point(manifold, gen)
-    y = _random_point(manifold, gen)
-    xi = _random_tangent(manifold, x, gen)
-    X = _ambient(manifold, x)
-
-    # projection idempotent
-    Z = gen.standard_normal(X.shape)
-    P1 = manifold.projection(x, Z)
-    P2 = manifold.projection(x, _ambient(manifold, x, P1))
-    err = np.linalg.norm(_ambient(manifold, x, P2 - P1)) / np.linalg.norm(_ambient(manifold, x, P1))
-    add(ManifoldCheck("projection idempotent", err, 1e-10, err < 1e-10))
-
-    # retraction first order
-    Xi = _ambient(manifold, x, xi)
-    steps = np.logspace(-5, -1, 9)
-    rem = np.array(
-        [
-            np.linalg.norm(_ambient(manifold, manifold.retraction(x, t * xi)) - X - t * Xi)
-            for t in steps
-        ]
-    )
-    floor = 1e3 * np.finfo(float).eps * np.linalg.norm(X)
-    slope, _ = fit_slope(steps, rem, floor, window=5)
-    exact = bool(np.all(rem <= floor))
-    ok = exact or slope >= 2 - _SLOPE_TOL
-    add(
-        ManifoldCheck(
-            "retraction first order (slope >= 2)",
-            2.0 if exact else slope,
-            _SLOPE_TOL,
-            ok,
-            "exact" if exact else "",
-        )
-    )
-
-    if second_order_retraction is None:
-        second_order_retraction = _claims_second_order(manifold)
-    if second_order_retraction:
-        # second order for the manifold's metric: the tangential acceleration of
-        # t -> R_x(t xi) is -C(xi, xi), C the difference between the metric's connection
-        # and the embedded one (zero for embedded metrics)
-        accel = np.zeros_like(X)
-        if hasattr(manifold, "connection_difference"):
-            accel = -_ambient(manifold, x, manifold.connection_difference(x, xi, xi))
-        tang = []
-        for t in steps:
-            D = (
-                _ambient(manifold, manifold.retraction(x, t * xi))
-                - X
-                - t * Xi
-                - 0.5 * t * t * accel
-            )
-            tang.append(np.linalg.norm(_ambient(manifold, x, manifold.projection(x, D))))
-        tang = np.array(tang)
-        slope2, _ = fit_slope(steps, tang, floor, window=5)
-        exact2 = bool(np.all(tang <= floor))
-        ok2 = exact2 or slope2 >= 3 - _SLOPE_TOL
-        note = "tangential part of the remainder"
-        value = 3.0 if exact2 else slope2
-        add(ManifoldCheck("retraction second order (slope >= 3)", value, _SLOPE_TOL, ok2, note))
-
-    # inner product symmetric positive definite
-    vecs = [_random_tangent(manifold, x, gen) for _ in range(5)]
-    gram = np.array([[manifold.inner_product(x, a, b) for b in vecs] for a in vecs])
-    asym = np.abs(gram - gram.T).max() / np.abs(gram).max()
-    add(ManifoldCheck("inner product symmetric", asym, 1e-12, asym < 1e-12))
-    lam = np.linalg.eigvalsh(0.5 * (gram + gram.T)).min() / np.abs(gram).max()
-    add(
-        ManifoldCheck(
-            "inner product positive definite",
-            lam,
-            0.0,
-            lam > 0,
-            "smallest Gram eigenvalue / largest entry",
-        )
-    )
-
-    # metric operator
-    if hasattr(manifold, "metric_operator"):
-        back = manifold.metric_operator_inverse(x, manifold.metric_operator(x, xi))
-        err = manifold.norm(x, back - xi) / manifold.norm(x, xi)
-        add(ManifoldCheck("metric_operator inverse", err, 1e-12, err < 1e-12))
-        eta = vecs[0]
-        lhs = manifold.inner_product(x, manifold.metric_operator(x, xi), eta)
-        rhs = float(np.sum(Xi * _ambient(manifold, x, eta)))
-        err = abs(lhs - rhs) / max(
-            abs(rhs), np.linalg.norm(Xi) * np.linalg.norm(_ambient(manifold, x, eta))
-        )
-        add(ManifoldCheck("g(A xi, eta) = <xi, eta>_F", err, 1e-10, err < 1e-10))
-
-    # transport lands in the tangent space
-    moved = manifold.transport(x, y, xi)
-    res = _tangent_residual(manifold, y, moved)
-    if res is not None:
-        rel = res / max(manifold.norm(y, moved), 1e-300)
-        add(ManifoldCheck("transport is tangent", rel, 1e-10, rel < 1e-10))
-
-    # unit random tangent vectors, zero vector
-    err = abs(manifold.norm(x, xi) - 1.0)
-    add(ManifoldCheck("random_tangent_vector unit norm", err, 1e-12, err < 1e-12))
-    z = manifold.norm(x, manifold.zero_vector(x))
-    add(ManifoldCheck("zero_vector is zero", z, 0.0, z == 0.0))
-
-    # gradient identity, through the Taylor test
-    grad_check = check_gradient(_test_problem(manifold, x, gen), x, xi)
-    add(
-        ManifoldCheck(
-            "gradient identity (Taylor slope 2)",
-            grad_check.slope,
-            _SLOPE_TOL,
-            grad_check.passed,
-            grad_check.message,
-        )
-    )
-    return report

@@ -1,4 +1,4 @@
-r"""Low-rank matrix completion at scale: :class:`CompletionLoss` and :func:`completion_problem`.
+r"""Low-rank matrix completion at scale: :class:`CompletionLoss` and :func:`random_completion`.
 
 The loss of matrix completion over the observed entries :math:`\Omega`,
 
@@ -18,23 +18,33 @@ Absil, Linear Algebra Appl. 475 (2015)).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 
-from riemlin._validation import as_generator, check_int
-from riemlin.losses import is_point
-from riemlin.manifold import FixedRankPoint
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_int,
+    check_nonnegative,
+    check_point,
+    check_positive,
+    check_real_dtype,
+)
+from riemlin.geometry.ambient import ambient_shape, is_triple
+from riemlin.geometry.manifold import FixedRankPoint, random_frame
+from riemlin.losses.regression import is_point
 
-__all__ = ["CompletionLineSearcher", "CompletionLoss", "completion_problem", "relative_error"]
+__all__ = ["CompletionLineSearcher", "CompletionLoss", "random_completion", "relative_error"]
 
 #: Entries per block of the row-wise dot products (the temporaries stay in cache).
 _CHUNK = 1 << 14
 
 
 def _index_array(x, name: str, bound: int, axis: str) -> np.ndarray:
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-D array of {axis} indices; got {exc}") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of {axis} indices; got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -119,7 +129,7 @@ class CompletionLoss:
 
     See Also
     --------
-    completion_problem : A seeded synthetic problem with its ground truth.
+    random_completion : A seeded synthetic problem with its ground truth.
     CompletionLineSearcher : The exact linearized step, for pymanopt's solvers.
 
     References
@@ -144,10 +154,7 @@ class CompletionLoss:
         m, n = check_int(shape[0], "shape[0]"), check_int(shape[1], "shape[1]")
         rows = _index_array(rows, "rows", m, "row")
         cols = _index_array(cols, "cols", n, "column")
-        try:
-            values = np.asarray(values, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"values must be real numbers; got {type(values).__name__}") from exc
+        values = check_array(values, "values", finite=False, allow_empty=True)
         if values.ndim != 1:
             raise ValueError(f"values must be 1-D; got shape {values.shape}")
         if not rows.size == cols.size == values.size:
@@ -197,26 +204,42 @@ class CompletionLoss:
         return f"CompletionLoss(shape={self.shape}, nnz={self.nnz})"
 
     def _check_arg(self, W, name="W"):
+        """The argument as ``("point", (u, s, vt))``, ``("low_rank", (U, S, V))`` or
+        ``("dense", W)``, with its shape checked against ``(m, n)`` (``O(1)`` for arrays;
+        nested lists are converted)."""
+        m, n = self._m, self._n
         if is_point(W):
             u, s, vt = W
-            if (
-                getattr(u, "ndim", 0) != 2
-                or getattr(vt, "ndim", 0) != 2
-                or u.shape != (self._m, s.size)
-                or vt.shape != (s.size, self._n)
-            ):
+            for part, x in zip(("u", "s", "vt"), W):
+                if not isinstance(x, np.ndarray):
+                    raise TypeError(f"{name}.{part} must be an ndarray; got {type(x).__name__}")
+                check_real_dtype(x, f"{name}.{part}")
+            if u.ndim != 2 or vt.ndim != 2 or u.shape != (m, s.size) or vt.shape != (s.size, n):
                 raise ValueError(
-                    f"{name}: a point of a {self._m}x{self._n} problem is (u, s, vt) with "
-                    f"shapes (m, k), (k,), (k, n); got {getattr(u, 'shape', None)}, "
-                    f"{np.shape(s)}, {getattr(vt, 'shape', None)}"
+                    f"{name}: a point of a {m}x{n} problem is (u, s, vt) with "
+                    f"shapes (m, k), (k,), (k, n); got {u.shape}, {s.shape}, {vt.shape}"
                 )
-            return
-        shape = np.shape(W)
-        if shape != (self._m, self._n):
-            raise ValueError(
-                f"{name} must be a {self._m}x{self._n} matrix or a point (u, s, vt); got "
-                f"shape {shape}"
+            return "point", W
+        if is_triple(W):
+            shape = tuple(ambient_shape(W, name))
+            if shape != (m, n):
+                raise ValueError(
+                    f"{name} must be a {m}x{n} low-rank triple (U, S, V); got a "
+                    f"{shape[0]}x{shape[1]} one"
+                )
+            U, S, V = (np.asarray(x, dtype=float) for x in W)
+            return "low_rank", (U, S, V)
+        if sp.issparse(W):
+            raise TypeError(
+                f"{name} must be a dense array, a point or a low-rank triple; got sparse"
             )
+        W = check_array(W, name, finite=False, allow_empty=True)
+        if W.shape != (m, n):
+            raise ValueError(
+                f"{name} must be a {m}x{n} matrix, a point (u, s, vt) or a low-rank triple "
+                f"(U, S, V); got shape {W.shape}"
+            )
+        return "dense", W
 
     def _same_point(self, W) -> bool:
         key = self._key
@@ -229,19 +252,29 @@ class CompletionLoss:
 
         For a point ``(u, s, vt)`` or a low-rank triple ``(U, S, V)`` (``W = U S V^T``,
         ``S`` 1-D or 2-D) this costs :math:`O(|\Omega| k)` and forms no ``m x n`` array.
+        A dense ``W`` (an array or a nested list) must be ``m x n``.
+
+        Raises
+        ------
+        TypeError
+            For non-real data, or a sparse ``W``.
+        ValueError
+            If ``W`` does not have the shape ``(m, n)`` of the loss.
         """
-        if is_point(W):
+        return self._entries(*self._check_arg(W))
+
+    def _entries(self, kind: str, W) -> np.ndarray:
+        if kind == "point":
             u, s, vt = W
             return _rowdot(
                 np.ascontiguousarray((u * s).T), np.ascontiguousarray(vt), self.rows, self.cols
             )
-        if isinstance(W, (tuple, list)) and len(W) == 3:
-            U, S, V = (np.asarray(x, dtype=float) for x in W)
+        if kind == "low_rank":
+            U, S, V = W
             US = U @ S if S.ndim == 2 else U * S
             return _rowdot(
                 np.ascontiguousarray(US.T), np.ascontiguousarray(V.T), self.rows, self.cols
             )
-        W = np.asarray(W, dtype=float)
         return W[self.rows, self.cols]
 
     def residual(self, W) -> np.ndarray:
@@ -250,9 +283,9 @@ class CompletionLoss:
         At points the result is cached: a second call at a point with the same entries
         (solvers evaluate the cost and the gradient at one point) costs ``O((m+n)k)``.
         """
-        self._check_arg(W)
         if not is_point(W):
             return self.entries(W) - self.values
+        self._check_arg(W)
         if not self._same_point(W):
             self._residual_cache = self.entries(W) - self.values
             self._gradient_cache = None
@@ -297,7 +330,7 @@ class CompletionLoss:
         ``point_arguments=True``); ``W`` is unused (the loss is quadratic).
         """
         self._check_arg(W)
-        return self._sparse(self.entries(Xi))
+        return self._sparse(self._entries(*self._check_arg(Xi, "Xi")))
 
     # ------------------------------------------------------------------ pymanopt
     def problem(self, manifold):
@@ -325,8 +358,8 @@ class CompletionLoss:
         import pymanopt
         from pymanopt.manifolds import FixedRankEmbedded
 
-        from riemlin.manifold import FixedRankDeepLinear
-        from riemlin.problem import matrix_problem
+        from riemlin.geometry.manifold import FixedRankDeepLinear
+        from riemlin.geometry.problem import matrix_problem
 
         if isinstance(manifold, FixedRankDeepLinear):
             if (manifold.m, manifold.n) != self.shape:
@@ -341,13 +374,15 @@ class CompletionLoss:
                 point_arguments=True,
             )
         if isinstance(manifold, FixedRankEmbedded):
-            if (manifold._m, manifold._n) != self.shape:
-                raise ValueError(
-                    f"manifold is {manifold._m}x{manifold._n} but the loss is {self._m}x{self._n}"
-                )
+            # pymanopt's class has no public shape: the first point's shape is checked
 
             @pymanopt.function.numpy(manifold)
             def cost(u, s, vt):
+                if (u.shape[0], vt.shape[1]) != self.shape:
+                    raise ValueError(
+                        f"manifold is {u.shape[0]}x{vt.shape[1]} but the loss is "
+                        f"{self._m}x{self._n}"
+                    )
                 return self.value(FixedRankPoint(u, s, vt))
 
             @pymanopt.function.numpy(manifold)
@@ -458,7 +493,7 @@ class CompletionLineSearcher:
     --------
     >>> import pymanopt
     >>> from riemlin import FixedRankDeepLinear
-    >>> loss, truth = completion_problem(300, 200, 3, rng=0)
+    >>> loss, truth = random_completion(300, 200, 3, rng=0)
     >>> manifold = FixedRankDeepLinear(300, 200, 3, depth=2)
     >>> solver = pymanopt.optimizers.ConjugateGradient(
     ...     line_searcher=CompletionLineSearcher(loss), verbosity=0)
@@ -480,11 +515,7 @@ class CompletionLineSearcher:
             (sufficient_decrease, "sufficient_decrease"),
             (contraction_factor, "contraction_factor"),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not 0.0 < value < 1.0
-            ):
+            if not check_positive(value, name) < 1.0:
                 raise ValueError(f"{name} must be a number in (0, 1); got {value!r}")
         self.loss = loss
         self.sufficient_decrease = float(sufficient_decrease)
@@ -592,11 +623,15 @@ def relative_error(point, truth) -> float:
     Returns
     -------
     float
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a valid point (see
+        :func:`riemlin._validation.check_point`) or the shapes differ.
     """
-    for p, name in ((point, "point"), (truth, "truth")):
-        if not is_point(p):
-            raise TypeError(f"{name} must be a point (u, s, vt); got {type(p).__name__}")
-    (u1, s1, vt1), (u2, s2, vt2) = point, truth
+    u1, s1, vt1 = check_point(point, "point")
+    u2, s2, vt2 = check_point(truth, "truth")
     if u1.shape[0] != u2.shape[0] or vt1.shape[1] != vt2.shape[1]:
         raise ValueError(
             f"point is {u1.shape[0]}x{vt1.shape[1]} and truth {u2.shape[0]}x{vt2.shape[1]}"
@@ -631,7 +666,7 @@ def _sample_entries(m: int, n: int, nnz: int, gen: np.random.Generator):
     return chosen // n, chosen % n
 
 
-def completion_problem(
+def random_completion(
     m: int,
     n: int,
     k: int,
@@ -682,7 +717,7 @@ def completion_problem(
 
     Examples
     --------
-    >>> loss, truth = completion_problem(300, 200, 3, rng=0)
+    >>> loss, truth = random_completion(300, 200, 3, rng=0)
     >>> loss.nnz == round(5 * 3 * (300 + 200 - 3))
     True
     >>> float(loss.value(truth))
@@ -691,13 +726,11 @@ def completion_problem(
     m, n, k = check_int(m, "m"), check_int(n, "n"), check_int(k, "k")
     if k > min(m, n):
         raise ValueError(f"k must satisfy 1 <= k <= min(m, n) = {min(m, n)}; got k={k}")
-    for value, name, low in ((oversampling, "oversampling", 0.0), (condition, "condition", 1.0)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-            raise ValueError(f"{name} must be a positive number; got {value!r}")
-        if not (np.isfinite(value) and value >= low):
-            raise ValueError(f"{name} must be finite and >= {low}; got {value!r}")
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number; got {noise!r}")
+    oversampling = check_positive(oversampling, "oversampling")
+    condition = check_positive(condition, "condition")
+    if condition < 1:
+        raise ValueError(f"condition must be >= 1 (the ratio s_1 / s_k); got {condition!r}")
+    noise = check_nonnegative(noise, "noise")
     nnz = int(round(oversampling * k * (m + n - k)))
     if nnz > m * n:
         raise ValueError(
@@ -705,8 +738,8 @@ def completion_problem(
             f"has only m*n = {m * n}; use oversampling <= {m * n / (k * (m + n - k)):.3g}"
         )
     gen = as_generator(rng)
-    u = np.linalg.qr(gen.standard_normal((m, k)))[0]
-    v = np.linalg.qr(gen.standard_normal((n, k)))[0]
+    u = random_frame(gen, m, k)
+    v = random_frame(gen, n, k)
     s = np.sqrt(m * n / k) * np.geomspace(float(condition), 1.0, k)
     truth = FixedRankPoint(u, s, np.ascontiguousarray(v.T))
     rows, cols = _sample_entries(m, n, nnz, gen)

@@ -17,7 +17,7 @@ involves the Euclidean gradient :math:`G` through :math:`Gv` and :math:`G^\top u
 **Derivation** (checked against a local-chart Christoffel computation in the tests).
 For depth :math:`N \ge 2` the balanced factors over :math:`W` form a manifold on which
 the product map :math:`\pi` is a Riemannian submersion onto :math:`(\mathcal M_k, g)`
-(Bah et al., Section 4), and the Euclidean gradient of :math:`f\circ\pi`,
+(Bah et al., arXiv:1910.05505), and the Euclidean gradient of :math:`f\circ\pi`,
 :math:`D\pi^*(G)`, is tangent to it. Horizontal geodesics project to geodesics, so
 :math:`\operatorname{Hess}^g f(W)[\xi,\xi] = \langle D(G)[\xi],\xi\rangle +
 \langle G, D^2\pi[h,h]\rangle` with the horizontal lift
@@ -49,7 +49,8 @@ appears in the same sum and cancels exactly, which is why :math:`\Gamma` needs n
 products of :math:`G` with :math:`U_p` or :math:`V_p`. At ``N = 1`` both tables vanish
 and the formula is the embedded Hessian. Comparing with
 :math:`\operatorname{Hess}^g f[\xi,\xi] = \operatorname{Hess}^e f[\xi,\xi] - g(\operatorname{grad}^g
-f, C(\xi,\xi))` (THEORY section 5) gives the difference tensor of the two Levi-Civita
+f, C(\xi,\xi))` (user guide, section "A derivation through the layers") gives the
+difference tensor of the two Levi-Civita
 connections, :func:`connection_difference`.
 
 Cost: :math:`O((m+n)k^2 + k^3\log N)` beyond the products with :math:`G` and the
@@ -65,7 +66,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from riemlin.metric import rational_power
+from riemlin.geometry.metric import rational_power
 
 __all__ = [
     "HessianWeights",
@@ -157,7 +158,7 @@ def hessian_weights(s: np.ndarray, depth: int) -> HessianWeights:
     :math:`p = s^{2/N}`. :math:`F` is obtained as :math:`h_{N-2}(p_c, p_b, 0)` from the
     same powering (a zero point appended); the points are scaled by :math:`p_{\max}` to
     keep :math:`h` of order one, and the scale :math:`p_{\max}^{N-2}` restored through
-    :func:`riemlin.metric.rational_power`. Both tables are zero at ``depth = 1``.
+    :func:`riemlin.geometry.metric.rational_power`. Both tables are zero at ``depth = 1``.
 
     Parameters
     ----------

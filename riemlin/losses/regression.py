@@ -1,111 +1,26 @@
-r"""Losses on the end-to-end matrix :math:`W` and the protocol every flow accepts.
+r"""Losses on the end-to-end matrix :math:`W`: regression, a general matrix loss, and a
+low-rank target.
 
-The loss protocol
------------------
-A *loss* is any object with these four methods, where ``W`` is either a dense
-``(m, n)`` array or a point ``(u, s, vt)`` of :math:`\mathcal M_k` (thin SVD,
-``W = u diag(s) vt``):
-
-``value(W) -> float``
-    :math:`L(W)`.
-``gradient(W)``
-    The Euclidean gradient :math:`\nabla L(W)` as an *ambient matrix*: a dense
-    ``(m, n)`` array, a ``scipy.sparse`` matrix or a low-rank triple ``(U, S, V)``
-    with :math:`\nabla L = U S V^\top` (see :mod:`riemlin.ambient`).
-``gradient_matmul(W, B) -> ndarray``
-    :math:`\nabla L(W)\, B` for a thin ``(n, r)`` array ``B``.
-``gradient_rmatmul(W, A) -> ndarray``
-    :math:`\nabla L(W)^\top A` for a thin ``(m, r)`` array ``A``.
-
-Optionally also
-
-``gradient_products(W, B, A) -> (ndarray, ndarray)``
-    Both products :math:`(\nabla L(W) B, \nabla L(W)^\top A)` at once, for losses
-    that can share work between them (the residual of :class:`RegressionLoss`, the one
-    gradient evaluation of :class:`MatrixLoss`). The flows call it when it exists and
-    fall back to the two single products otherwise (:func:`gradient_products`).
-
-The Riemannian gradient on :math:`\mathcal M_k` needs only the two products with the
-singular vectors of ``W`` (``riemlin/THEORY`` section 3), so a loss whose products are
-cheap at a point never makes the flows form an ``m x n`` array. Losses may also expose
-``shape`` (``(m, n)`` or ``None``). :class:`RegressionLoss` and :class:`MatrixLoss`
-implement the protocol; :func:`low_rank_target_loss` builds the large-scale example
-:math:`\tfrac12\|W - T\|_F^2` with a low-rank ``T``.
+They implement the loss protocol of :mod:`riemlin.losses.base`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from riemlin._validation import check_array, check_int
-from riemlin.ambient import ambient_matmul, ambient_rmatmul, ambient_shape
+from riemlin._validation import (
+    as_generator,
+    check_array,
+    check_int,
+    check_positive,
+    numerical_rank,
+)
+from riemlin.geometry.ambient import ambient_matmul, ambient_rmatmul, ambient_shape, is_triple
+from riemlin.losses.base import is_point, point_matrix
 
-__all__ = [
-    "Loss",
-    "MatrixLoss",
-    "RegressionLoss",
-    "gradient_products",
-    "low_rank_target_loss",
-    "is_point",
-    "point_matrix",
-]
-
-
-@runtime_checkable
-class Loss(Protocol):
-    """The loss protocol (see the module docstring)."""
-
-    def value(self, W) -> float: ...
-
-    def gradient(self, W): ...
-
-    def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray: ...
-
-    def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray: ...
-
-
-def gradient_products(loss, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Both products :math:`(\nabla L(W)\, B, \nabla L(W)^\top A)` of a protocol loss.
-
-    Calls ``loss.gradient_products`` when the loss has it (one shared evaluation),
-    otherwise ``loss.gradient_matmul`` and ``loss.gradient_rmatmul``.
-
-    Parameters
-    ----------
-    loss : loss protocol object
-        See the module docstring.
-    W : ndarray or FixedRankPoint
-        The point, dense ``(m, n)`` or ``(u, s, vt)``.
-    B : ndarray, shape (n, r)
-        Right factor.
-    A : ndarray, shape (m, q)
-        Left factor.
-
-    Returns
-    -------
-    GB : ndarray, shape (m, r)
-    GtA : ndarray, shape (n, q)
-    """
-    both = getattr(loss, "gradient_products", None)
-    if both is not None:
-        return both(W, B, A)
-    return loss.gradient_matmul(W, B), loss.gradient_rmatmul(W, A)
-
-
-def is_point(W) -> bool:
-    """Whether ``W`` is a point ``(u, s, vt)`` (a triple whose middle entry is 1-D)."""
-    return isinstance(W, (tuple, list)) and len(W) == 3 and np.ndim(W[1]) == 1
-
-
-def point_matrix(W) -> np.ndarray:
-    """The dense matrix of ``W`` (an array, or a point ``(u, s, vt)``)."""
-    if is_point(W):
-        u, s, vt = W
-        return (u * s) @ vt
-    return np.asarray(W, dtype=float)
+__all__ = ["MatrixLoss", "RegressionLoss", "low_rank_target_loss", "random_regression"]
 
 
 class RegressionLoss:
@@ -151,8 +66,8 @@ class RegressionLoss:
 
     References
     ----------
-    Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505, Section 2 (the loss) and
-    Proposition 33 / Eckart–Young (the optimum on rank ``<= k``).
+    Bah, Rauhut, Terstiege, Westdickenberg, arXiv:1910.05505 (the loss); Eckart and
+    Young, Psychometrika 1 (1936) (the optimum on rank ``<= k``).
 
     Examples
     --------
@@ -176,8 +91,7 @@ class RegressionLoss:
         n = X.shape[0]
         # X = P diag(sig) R^T (thin): X X^T = P sig^2 P^T, without squaring the condition.
         P, sig, Rt = np.linalg.svd(X, full_matrices=False)
-        tol = max(X.shape) * np.finfo(float).eps * (sig[0] if sig.size else 0.0)
-        rank = int(np.sum(sig > tol))
+        rank = numerical_rank(sig, X.shape)
         if rank < n and not self._pinv:
             raise ValueError(
                 f"X X^T is singular: X has shape {X.shape} and numerical rank {rank} < n={n} "
@@ -279,7 +193,7 @@ class RegressionLoss:
 
         References
         ----------
-        Bah et al., arXiv:1910.05505, Section 4 (global minimizers on :math:`\mathcal M_k`);
+        Bah et al., arXiv:1910.05505 (global minimizers on :math:`\mathcal M_k`);
         Eckart and Young, Psychometrika 1 (1936).
         """
         k = check_int(k, "k")
@@ -315,6 +229,13 @@ class MatrixLoss:
     shape : (int, int), optional
         ``(m, n)``, checked against the starting point of a flow when given.
 
+    Raises
+    ------
+    TypeError
+        If ``value`` or ``gradient`` is not callable, or ``shape`` is not a pair.
+    ValueError
+        If ``shape`` does not have two entries ``>= 1``.
+
     Examples
     --------
     >>> import numpy as np
@@ -337,6 +258,12 @@ class MatrixLoss:
         if not callable(gradient):
             raise TypeError(f"gradient must be callable; got {type(gradient).__name__}")
         if shape is not None:
+            if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list)):
+                raise TypeError(
+                    f"shape must be a pair (m, n) of ints or None; got {type(shape).__name__}"
+                )
+            if len(shape) != 2:
+                raise ValueError(f"shape must be a pair (m, n) of ints; got {tuple(shape)}")
             shape = (check_int(shape[0], "shape[0]"), check_int(shape[1], "shape[1]"))
         self._value, self._gradient = value, gradient
         self._accepts_points = bool(accepts_points)
@@ -415,7 +342,7 @@ def low_rank_target_loss(T) -> MatrixLoss:
     MatrixLoss
         With ``accepts_points=True``; the gradient is a low-rank triple at points.
     """
-    if isinstance(T, (tuple, list)):
+    if is_triple(T):
         m, n = ambient_shape(T, "T")
         U, S, V = (np.asarray(x, dtype=float) for x in T)
         S = np.diag(S) if S.ndim == 1 else S
@@ -452,3 +379,51 @@ def low_rank_target_loss(T) -> MatrixLoss:
         return np.asarray(W) - U @ S @ V.T
 
     return MatrixLoss(value, gradient, accepts_points=True, shape=(m, n))
+
+
+def random_regression(m: int, n: int, k: int, samples: int, rng=None, *, scale: float = 1.0):
+    r"""A seeded regression problem and a rank-``k`` start: the problem of riemlin's sweeps.
+
+    Draws, in this order from one generator, :math:`X \in \mathbb R^{n\times s}` and
+    :math:`Y \in \mathbb R^{m\times s}` with iid :math:`\mathcal N(0, 1/s)` entries
+    (:math:`s` = ``samples``, so :math:`X X^\top \approx I`), and the start
+    :math:`W_0 = \text{scale}\, G H / \sqrt k` with standard Gaussian
+    :math:`G \in \mathbb R^{m\times k}`, :math:`H \in \mathbb R^{k\times n}` (entries of
+    variance :math:`\text{scale}^2`, rank ``k``). A generator passed in keeps its state
+    after the draws, so callers can draw more from it (balanced layers over ``W0``).
+
+    Parameters
+    ----------
+    m, n : int
+        Output and input dimensions.
+    k : int
+        Rank of the start, ``1 <= k <= min(m, n)``.
+    samples : int
+        Number of samples ``s >= n`` (so that :math:`X X^\top` is invertible).
+    rng : None, int, SeedSequence or Generator
+    scale : float, default 1
+        Size of the start.
+
+    Returns
+    -------
+    loss : RegressionLoss
+    W0 : ndarray, shape (m, n)
+
+    Examples
+    --------
+    >>> loss, W0 = random_regression(4, 3, 2, 10, rng=0)
+    >>> W0.shape, int(np.linalg.matrix_rank(W0))
+    ((4, 3), 2)
+    """
+    m, n, k = check_int(m, "m"), check_int(n, "n"), check_int(k, "k")
+    samples = check_int(samples, "samples")
+    if k > min(m, n):
+        raise ValueError(f"k must satisfy 1 <= k <= min(m, n) = {min(m, n)}; got k={k}")
+    if samples < n:
+        raise ValueError(f"samples = {samples} is below n = {n} (X X^T would be singular)")
+    scale = check_positive(scale, "scale")
+    gen = as_generator(rng)
+    X = gen.standard_normal((n, samples)) / np.sqrt(samples)
+    Y = gen.standard_normal((m, samples)) / np.sqrt(samples)
+    W0 = scale * (gen.standard_normal((m, k)) @ gen.standard_normal((k, n))) / np.sqrt(k)
+    return RegressionLoss(X, Y), W0

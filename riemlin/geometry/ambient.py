@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "is_triple",
     "ambient_shape",
     "ambient_matmul",
     "ambient_rmatmul",
@@ -27,9 +28,25 @@ __all__ = [
 ]
 
 
+def is_triple(x) -> bool:
+    """Whether ``x`` is a triple ``(U, S, V)`` or ``(u, s, vt)``.
+
+    A tuple of three entries, or a list of three whose first entry is not 1-D: a list of
+    three 1-D rows is a nested-list ``3 x n`` matrix, not a triple.
+    """
+    if isinstance(x, tuple):
+        return len(x) == 3
+    if not (isinstance(x, list) and len(x) == 3):
+        return False
+    try:
+        return np.ndim(x[0]) != 1
+    except ValueError:  # a ragged first entry: not a row of numbers
+        return True
+
+
 def is_low_rank(G) -> bool:
-    """Whether ``G`` is a low-rank triple ``(U, S, V)``."""
-    return isinstance(G, (tuple, list)) and len(G) == 3
+    """Whether ``G`` is a low-rank triple ``(U, S, V)`` (see :func:`is_triple`)."""
+    return is_triple(G)
 
 
 def _middle(S):
@@ -37,10 +54,15 @@ def _middle(S):
     return np.diag(S) if S.ndim == 1 else S
 
 
+def _factors(G):
+    # the factors of a low-rank triple as arrays (nested lists are read by numpy)
+    return tuple(np.asarray(x) for x in G)
+
+
 def ambient_matmul(G, B: np.ndarray) -> np.ndarray:
     """``G @ B`` for a dense, sparse or low-rank ``G`` (``B`` is ``n x r``)."""
     if is_low_rank(G):
-        U, S, V = G
+        U, S, V = _factors(G)
         return U @ (_middle(S) @ (V.T @ B))
     return np.asarray(G @ B)
 
@@ -48,7 +70,7 @@ def ambient_matmul(G, B: np.ndarray) -> np.ndarray:
 def ambient_rmatmul(G, A: np.ndarray) -> np.ndarray:
     """``G.T @ A`` for a dense, sparse or low-rank ``G`` (``A`` is ``m x r``)."""
     if is_low_rank(G):
-        U, S, V = G
+        U, S, V = _factors(G)
         return V @ (_middle(S).T @ (U.T @ A))
     return np.asarray(G.T @ A)
 
@@ -56,26 +78,40 @@ def ambient_rmatmul(G, A: np.ndarray) -> np.ndarray:
 def ambient_to_dense(G) -> np.ndarray:
     """The ``m x n`` array of ``G`` (for tests and small problems only)."""
     if is_low_rank(G):
-        U, S, V = G
+        U, S, V = _factors(G)
         return U @ _middle(S) @ V.T
     if sp.issparse(G):
         return G.toarray()
     return np.asarray(G, dtype=float)
 
 
-def ambient_shape(G, name: str = "G") -> tuple[int, int]:
+def ambient_shape(G, name: str = "G", *, finite: bool = True) -> tuple[int, int]:
     """Shape ``(m, n)`` of an ambient matrix, with clear errors for bad input.
+
+    The factors of a low-rank triple may be nested lists (they are read by numpy); a
+    dense matrix must be an ndarray.
 
     Raises
     ------
     TypeError
-        If ``G`` is none of the accepted forms.
+        If ``G`` is none of the accepted forms (a nested list of three rows, which is
+        not a triple, included), or holds complex, boolean or non-numeric data.
     ValueError
         If the factors of a low-rank triple do not chain, or ``G`` is not 2-D, or its
-        entries are not finite.
+        entries are not finite (unless ``finite=False``).
     """
     if is_low_rank(G):
-        U, S, V = (np.asarray(x) for x in G)
+        try:
+            U, S, V = (np.asarray(x) for x in G)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name}: a factor of the low-rank triple (U, S, V) is not an array: {exc}"
+            ) from None
+        if U.ndim == 1 and S.ndim == 1 and V.ndim == 1:
+            raise TypeError(
+                f"{name} is a list of three 1-D rows, not a low-rank triple (U, S, V) with "
+                "2-D U and V: pass np.asarray(...) for a dense 3 x n matrix"
+            )
         S2 = np.diag(S) if S.ndim == 1 else S
         if U.ndim != 2 or V.ndim != 2 or S2.ndim != 2:
             raise ValueError(
@@ -89,26 +125,47 @@ def ambient_shape(G, name: str = "G") -> tuple[int, int]:
                 f"got {S.shape}"
             )
         for part, x in zip("USV", (U, S, V)):
-            _check_finite_array(x, f"{name} ({part} factor)")
+            _check_finite_array(x, f"{name} ({part} factor)", finite)
+        _check_nonempty((U.shape[0], V.shape[0]), name)
         return U.shape[0], V.shape[0]
     if sp.issparse(G):
-        if not np.all(np.isfinite(G.data)):
+        _check_real(G.dtype, name)
+        if finite and not np.all(np.isfinite(G.data)):
             raise ValueError(f"{name} has non-finite stored entries")
+        if len(G.shape) != 2:
+            raise ValueError(f"{name} must be a 2-D sparse matrix; got shape {G.shape}")
+        _check_nonempty(G.shape, name)
         return G.shape
     if isinstance(G, np.ndarray) or isinstance(G, numbers.Number):
         G = np.asarray(G)
         if G.ndim != 2:
             raise ValueError(f"{name} must be a 2-D array; got shape {G.shape}")
-        _check_finite_array(G, name)
+        _check_finite_array(G, name, finite)
+        _check_nonempty(G.shape, name)
         return G.shape
     raise TypeError(
         f"{name} must be a dense ndarray, a scipy.sparse matrix or a low-rank triple "
-        f"(U, S, V); got {type(G).__name__}"
+        f"(U, S, V) with 2-D U and V; got {type(G).__name__}"
+        + (
+            " (a nested list is not read as a dense matrix: pass np.asarray)"
+            if isinstance(G, list)
+            else ""
+        )
     )
 
 
-def _check_finite_array(x, name: str) -> None:
-    if not np.issubdtype(np.asarray(x).dtype, np.number):
-        raise TypeError(f"{name} must be numeric; got dtype {np.asarray(x).dtype}")
-    if not np.all(np.isfinite(x)):
+def _check_real(dtype, name: str) -> None:
+    if dtype.kind not in "fiu":
+        kind = "complex" if dtype.kind == "c" else str(dtype)
+        raise TypeError(f"{name} must hold real numbers (a float or int dtype); got {kind} dtype")
+
+
+def _check_nonempty(shape, name: str) -> None:
+    if 0 in tuple(shape):
+        raise ValueError(f"{name} must not be empty; got shape {tuple(shape)}")
+
+
+def _check_finite_array(x, name: str, finite: bool = True) -> None:
+    _check_real(np.asarray(x).dtype, name)
+    if finite and not np.all(np.isfinite(x)):
         raise ValueError(f"{name} has non-finite entries (nan or inf)")
