@@ -182,6 +182,8 @@ def one_neuron_trajectory(
     Returns
     -------
     OneNeuronTrajectory
+        The times ``t``, the internal times ``tau``, the singular value ``sigma``, the
+        unit directions ``u`` and ``v``, the matrices ``W`` and the loss along the flow.
 
     Raises
     ------
@@ -359,6 +361,8 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
     Returns
     -------
     OneNeuronStages
+        The predicted limit (``kind``, ``pair``, its singular value ``a``), the turn and
+        plateau times with the escape time, and the rates of the final linear phase.
 
     Raises
     ------
