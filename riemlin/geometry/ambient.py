@@ -84,8 +84,8 @@ def _factors(G):
 def ambient_matmul(G, B: np.ndarray) -> np.ndarray:
     """``G @ B`` for a dense, sparse or low-rank ``G``.
 
-    A low-rank ``G = U S V^T`` is applied as ``U (S (V^T B))`` in :math:`O((m + n) r k)`
-    operations, without forming ``G``.
+    A low-rank ``G = U S V^T`` of inner dimension ``q`` is applied as ``U (S (V^T B))``
+    in :math:`O((m + n) q r)` operations, without forming ``G``.
 
     Parameters
     ----------

@@ -517,8 +517,7 @@ class FixedRankDeepLinear(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
-            The point ``W = u diag(s) vt`` (not checked: pymanopt calls this in its inner
-            loops on points it produced).
+            The point ``W = u diag(s) vt`` (not checked here).
         tangent_vector : FixedRankTangentVector
             Tangent vector ``(Up, M, Vp)`` at ``point``.
 

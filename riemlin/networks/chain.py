@@ -151,7 +151,8 @@ def suffixes(factors):
     Returns
     -------
     list
-        ``[None, S_1, ..., S_{N-1}]``, ``S_j`` of shape ``(d_N, d_j)``.
+        ``[None, S_1, ..., S_{N-1}]``, ``S_j`` of shape ``(d_N, d_j)`` (for ``N >= 2``;
+        callers handle ``N = 1`` without it).
     """
     N = len(factors)
     out = [None] * N
