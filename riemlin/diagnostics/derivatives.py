@@ -105,6 +105,7 @@ def loglog_slope(x, y) -> tuple[float, float]:
     Returns
     -------
     slope : float
+        The fitted exponent ``p`` of ``y ~ C x^p``.
     residual : float
         Sum of squared residuals of the fit in ``log10`` units (0 for two points).
     """
