@@ -126,9 +126,9 @@ def power_divided_differences(q: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     Examples
     --------
     >>> E, T = power_divided_differences(np.array([2.0, 1.0]), 3)
-    >>> E[0, 1]  # (8 - 1) / (2 - 1)
+    >>> float(E[0, 1])  # (8 - 1) / (2 - 1)
     7.0
-    >>> T[0, 0, 1]  # h_1(2, 2, 1)
+    >>> float(T[0, 0, 1])  # h_1(2, 2, 1)
     5.0
     """
     q = np.asarray(q, dtype=float)

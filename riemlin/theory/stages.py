@@ -202,7 +202,7 @@ def one_neuron_trajectory(
     >>> import numpy as np
     >>> W0 = 0.1 * np.outer([1.0, 0.0], [1.0, 0.0])
     >>> tr = one_neuron_trajectory(W0, np.diag([2.0, 1.0]), [0.0, 1.0], depth=2)
-    >>> round(float(tr.sigma[-1]), 10) == round(0.2 * np.exp(4) / (1.9 + 0.1 * np.exp(4)), 10)
+    >>> bool(round(float(tr.sigma[-1]), 10) == round(0.2 * np.exp(4) / (1.9 + 0.1 * np.exp(4)), 10))
     True
     """
     u0, sigma0, v0, N = _start(start, depth)
