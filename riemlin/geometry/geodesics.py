@@ -143,7 +143,16 @@ class LogResult(NamedTuple):
 class BoundaryError(ValueError):
     r"""A geodesic reaches the rank-deficient boundary of :math:`\mathcal M_k`.
 
-    A ``ValueError`` with two attributes (in the time of the geodesic asked for):
+    A ``ValueError`` with two attributes (in the time of the geodesic asked for).
+
+    Parameters
+    ----------
+    message : str
+        The error message (it also states both times).
+    t : float
+        Stored as :attr:`t`.
+    t_boundary : float or None
+        Stored as :attr:`t_boundary`.
 
     Attributes
     ----------
@@ -394,7 +403,9 @@ def exp(point, tangent_vector, depth: int, *, rtol: float = RTOL, boundary_tol=B
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u \operatorname{diag}(s) v^\top` (thin SVD, ``s > 0``).
     tangent_vector : tuple (Up, M, Vp)
+        The initial velocity :math:`\xi = u M v^\top + U_p v^\top + u V_p^\top`.
     depth : int
         Depth ``N >= 1`` of the metric (``1``: the embedded metric).
     rtol : float, default 1e-12
@@ -442,10 +453,18 @@ def geodesic(
 
     Parameters
     ----------
-    point, tangent_vector, depth, rtol, boundary_tol
-        As in :func:`exp`.
+    point : tuple (u, s, vt)
+        The point :math:`W = u \operatorname{diag}(s) v^\top` (thin SVD, ``s > 0``).
+    tangent_vector : tuple (Up, M, Vp)
+        The velocity :math:`\xi` at ``t = 0``.
+    depth : int
+        Depth ``N >= 1`` of the metric.
     times : float or array_like
         Real times, any order and sign.
+    rtol : float, default 1e-12
+        Integrator tolerance, as in :func:`exp`.
+    boundary_tol : float, default 1e-8
+        Boundary threshold, as in :func:`exp`.
 
     Returns
     -------
@@ -500,12 +519,17 @@ def parallel_transport(
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u \operatorname{diag}(s) v^\top` (thin SVD, ``s > 0``).
     direction : tuple (Up, M, Vp)
         The geodesic's initial velocity :math:`\xi`.
     tangent_vectors : sequence of tuple (Up, M, Vp)
         Vectors at ``point`` to transport.
-    depth, rtol, boundary_tol
-        As in :func:`exp`.
+    depth : int
+        Depth ``N >= 1`` of the metric.
+    rtol : float, default 1e-12
+        Integrator tolerance, as in :func:`exp`.
+    boundary_tol : float, default 1e-8
+        Boundary threshold, as in :func:`exp`.
 
     Returns
     -------
@@ -694,13 +718,18 @@ def log(
     Parameters
     ----------
     point_a, point_b : tuple (u, s, vt)
+        The two points (thin SVDs); the result is a tangent vector at ``point_a``.
     depth : int
+        Depth ``N >= 1`` of the metric.
     tol : float, default 1e-11
         Stop when :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`.
     max_iterations : int, default 50
         Accepted steps before giving up.
-    rtol, boundary_tol
-        Passed to :func:`exp`; ``tol`` should exceed ``rtol`` by a factor of ten or more.
+    rtol : float, default 1e-12
+        Integrator tolerance of every ``exp`` (:func:`exp`); ``tol`` should exceed it by a
+        factor of ten or more.
+    boundary_tol : float, default 1e-8
+        Boundary threshold of every ``exp``.
 
     Returns
     -------
@@ -893,13 +922,16 @@ def sectional_curvature(point, xi, eta, depth: int) -> float:
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u \operatorname{diag}(s) v^\top` (thin SVD, ``s > 0``).
     xi, eta : tuple (Up, M, Vp)
         Tangent vectors spanning a plane.
     depth : int
+        Depth ``N >= 1`` of the metric.
 
     Returns
     -------
     float
+        :math:`K(\xi, \eta)`, the same for every basis of the plane.
 
     Raises
     ------
@@ -996,11 +1028,21 @@ def boundary_distance(point, depth: int) -> float:
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u \operatorname{diag}(s) v^\top` (thin SVD, ``s > 0``).
     depth : int
+        Depth ``N >= 1`` of the metric.
 
     Returns
     -------
     float
+        :math:`\sqrt N\, s_k^{1/N}`, ``s_k`` the smallest of ``s``.
+
+    Raises
+    ------
+    TypeError
+        If ``depth`` is not an int.
+    ValueError
+        If ``depth < 1``.
     """
     depth = _check_depth(depth)
     return float(np.sqrt(depth) * rational_power(np.min(point[1]), 1, depth))
@@ -1032,7 +1074,9 @@ def rank_one_exp(point, tangent_vector, depth: int, t: float = 1.0):
     point : tuple (u, s, vt)
         A rank-one point (``k = 1``).
     tangent_vector : tuple (Up, M, Vp)
+        The initial velocity (``Up`` is ``m x 1``, ``M`` is ``1 x 1``).
     depth : int
+        Depth ``N >= 1`` of the metric.
     t : float, default 1
         Time.
 
@@ -1101,6 +1145,7 @@ def rank_one_log(point_a, point_b, depth: int) -> LogResult:
     point_a, point_b : tuple (u, s, vt)
         Rank-one points.
     depth : int
+        Depth ``N >= 1`` of the metric.
 
     Returns
     -------
@@ -1108,6 +1153,13 @@ def rank_one_log(point_a, point_b, depth: int) -> LogResult:
         The tangent vector at ``point_a``; ``residual`` is
         :math:`\|\exp_a(\xi) - b\|_F / \|b\|_F` by :func:`rank_one_exp`, ``iterations``
         and ``exps`` are zero.
+
+    Raises
+    ------
+    TypeError
+        If ``depth`` is not an int.
+    ValueError
+        If ``depth < 1``.
     """
     depth = _check_depth(depth)
     N = depth

@@ -1127,8 +1127,32 @@ class FixedRankDeepLinear(Manifold):
         has no integration error and refuses only geodesics through the zero matrix
         (``rtol`` and ``boundary_tol`` do not apply).
 
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            The initial velocity ``(Up, M, Vp)`` at ``point``.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+
+        Returns
+        -------
+        FixedRankPoint
+            :math:`\exp_W(\xi)`, of rank ``k``.
+
         Raises
         ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
+        ValueError
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
         riemlin.geometry.geodesics.BoundaryError
             (a ``ValueError``) If the geodesic reaches the rank-deficient boundary for
             ``t`` in ``(0, 1]`` (``g`` is incomplete); its ``t`` and ``t_boundary`` say
@@ -1155,9 +1179,40 @@ class FixedRankDeepLinear(Manifold):
     ):
         """Points ``exp(point, t * tangent_vector)`` at the times ``t`` (scalar or 1-D array).
 
-        Returns one :data:`FixedRankPoint` for a scalar ``t``, else a list; see
-        :func:`riemlin.geometry.geodesics.geodesic` (for ``k = 1`` the closed form
+        See :func:`riemlin.geometry.geodesics.geodesic` (for ``k = 1`` the closed form
         :func:`riemlin.geometry.geodesics.rank_one_exp` at each time).
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            The velocity at ``t = 0``.
+        t : float or array_like
+            Times, any order and sign.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+
+        Returns
+        -------
+        FixedRankPoint or list of FixedRankPoint
+            One point for a scalar ``t``, else one per time in the order given.
+
+        Raises
+        ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
+        ValueError
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
+        riemlin.geometry.geodesics.BoundaryError
+            (a ``ValueError``) If the geodesic reaches the rank-deficient boundary before
+            the farthest time; its ``t`` and ``t_boundary`` say where.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
@@ -1197,10 +1252,39 @@ class FixedRankDeepLinear(Manifold):
         ``full_output=True`` returns the :class:`riemlin.geometry.geodesics.LogResult` (residual,
         iterations, number of geodesic integrations) instead of the vector.
 
+        Parameters
+        ----------
+        point_a, point_b : FixedRankPoint
+            The two points; the result is a tangent vector at ``point_a``.
+        tol : float, default 1e-11
+            Stop when ``||exp(point_a, xi) - point_b||_F <= tol ||point_b||_F``.
+        max_iterations : int, default 50
+            Accepted quasi-Newton steps before giving up.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+        full_output : bool, default False
+            Return the :class:`riemlin.geometry.geodesics.LogResult` instead of the vector.
+
+        Returns
+        -------
+        FixedRankTangentVector or LogResult
+            The velocity at ``point_a`` of the geodesic that reaches ``point_b`` at
+            ``t = 1`` (with ``full_output``: with the residual, iterations and integrations).
+
         Raises
         ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
         ValueError
-            If no geodesic is found to ``tol`` (the message says how far it got and why).
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
+            Also if no geodesic is found to ``tol`` (the message says how far it got and
+            why).
         """
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
@@ -1225,11 +1309,42 @@ class FixedRankDeepLinear(Manifold):
 
         The length of the geodesic :meth:`log` finds: the distance for points closer than
         the injectivity radius, an upper bound otherwise (see the geometry chapter).
+
+        Parameters
+        ----------
+        point_a, point_b : FixedRankPoint
+            The two points.
+
+        Returns
+        -------
+        float
+            The ``g``-length of the geodesic from ``point_a`` to ``point_b``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`log`.
         """
         return self.norm(point_a, self.log(point_a, point_b))
 
     def pair_mean(self, point_a, point_b) -> FixedRankPoint:
-        """Midpoint ``exp(point_a, log(point_a, point_b) / 2)`` of the geodesic."""
+        """Midpoint ``exp(point_a, log(point_a, point_b) / 2)`` of the geodesic.
+
+        Parameters
+        ----------
+        point_a, point_b : FixedRankPoint
+            The two points.
+
+        Returns
+        -------
+        FixedRankPoint
+            The point halfway along the geodesic :meth:`log` finds.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`log` and :meth:`exp`.
+        """
         return self.exp(point_a, 0.5 * self.log(point_a, point_b))
 
     def parallel_transport(
@@ -1246,6 +1361,37 @@ class FixedRankDeepLinear(Manifold):
         From ``t = 0`` to ``t = 1``; the result is a tangent vector at
         ``exp(point, direction)``, in its coordinates. Linear and isometric for ``g``
         (to the integration tolerance); see :func:`riemlin.geometry.geodesics.parallel_transport`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        direction : FixedRankTangentVector
+            The velocity of the geodesic at ``point``.
+        tangent_vector : FixedRankTangentVector
+            The vector at ``point`` to transport.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+
+        Returns
+        -------
+        FixedRankTangentVector
+            The transported vector at ``exp(point, direction)``.
+
+        Raises
+        ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
+        ValueError
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
+        riemlin.geometry.geodesics.BoundaryError
+            (a ``ValueError``) If the geodesic reaches the rank-deficient boundary.
         """
         self._check_point(point)
         self._check_tangent(direction, "direction", scan=True)
@@ -1261,10 +1407,25 @@ class FixedRankDeepLinear(Manifold):
         Gauss formula at depth 1, O'Neill's formula for the balanced layers at depth
         ``N >= 2``; see :func:`riemlin.geometry.geodesics.sectional_curvature`.
 
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        xi, eta : FixedRankTangentVector
+            Tangent vectors at ``point`` spanning a plane.
+
+        Returns
+        -------
+        float
+            The sectional curvature of the plane.
+
         Raises
         ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays.
         ValueError
-            If ``xi`` and ``eta`` do not span a plane.
+            If a shape is wrong, an entry is not finite, or ``xi`` and ``eta`` do not span
+            a plane.
         """
         self._check_point(point)
         self._check_tangent(xi, "xi", scan=True)
