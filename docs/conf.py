@@ -6,6 +6,7 @@ published documentation does not.
 """
 
 import os
+import shutil
 import re
 import sys
 from pathlib import Path
@@ -34,6 +35,9 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 
+# stubs are regenerated on every build: stale pages of renamed or removed names would
+# fail the -W build
+shutil.rmtree(Path(__file__).resolve().parent / "generated", ignore_errors=True)
 autosummary_generate = True
 autodoc_typehints = "none"
 numpydoc_show_class_members = False

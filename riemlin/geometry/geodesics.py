@@ -77,7 +77,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import scipy.fft
 from scipy.integrate import DOP853
 from scipy.optimize import brentq
 
@@ -86,16 +85,19 @@ from riemlin.geometry.hessian import connection_difference, hessian_weights
 from riemlin.geometry.metric import metric_weights, rational_power
 
 __all__ = [
+    "RTOL",
+    "BOUNDARY_TOL",
     "BoundaryError",
-    "LogResult",
     "boundary_distance",
     "exp",
+    "exp_unchecked",
     "geodesic",
-    "log",
     "parallel_transport",
     "rank_one_exp",
-    "rank_one_log",
-    "sectional_curvature",
+    "cone_radius",
+    "orthonormal_basis",
+    "check_tolerance",
+    "check_int_depth",
 ]
 
 #: Default relative tolerance of the geodesic integration (DOP853, on the state scaled so
@@ -104,40 +106,6 @@ RTOL = 1e-12
 #: Default threshold on :math:`s_k(W(t)) / \max(s_1(W(t)), s_1(W(0)))` below which a
 #: geodesic is declared to reach the rank-deficient boundary.
 BOUNDARY_TOL = 1e-8
-#: Default tolerance of :func:`log` on :math:`\|\exp_a(\xi) - b\|_F / \|b\|_F`.
-LOG_TOL = 1e-11
-# log: integrator steps allowed per trial geodesic (a geodesic of moderate length takes
-# 5 to 50 steps at rtol = 1e-12; trial steps of absurd length are refused, not integrated)
-_LOG_MAX_STEPS = 500
-# log: relative residual of the first start above which the other starts are tried too
-_FAR = 1e-3
-# log: trial steps per iteration before the Jacobian is rebuilt
-_LOG_TRIALS = 6
-# log: tangent dimension up to which a stalled iteration differences exp for its Jacobian
-# (one integration per coordinate; k(r_u + r_v - k) <= 3k^2, so up to k = 4)
-_LOG_DIFFERENCES = 64
-
-
-class LogResult(NamedTuple):
-    """Result of :func:`log`.
-
-    Attributes
-    ----------
-    tangent_vector : tuple (Up, M, Vp)
-        :math:`\\xi` with :math:`\\exp_a(\\xi) = b` to the stated residual.
-    residual : float
-        :math:`\\|\\exp_a(\\xi) - b\\|_F / \\|b\\|_F` reached (with ``exp`` at the given
-        ``rtol``).
-    iterations : int
-        Accepted quasi-Newton steps.
-    exps : int
-        Geodesic integrations (calls of ``exp``) used, the start included.
-    """
-
-    tangent_vector: tuple
-    residual: float
-    iterations: int
-    exps: int
 
 
 class BoundaryError(ValueError):
@@ -171,14 +139,52 @@ class BoundaryError(ValueError):
 
 
 # ---------------------------------------------------------------------- checks
-def _check_positive(value, name: str, below_one: bool = False) -> float:
+def check_tolerance(value, name: str, below_one: bool = False) -> float:
+    """A positive finite tolerance (in ``(0, 1)`` when ``below_one``).
+
+    Parameters
+    ----------
+    value : float
+        The tolerance.
+    name : str
+        The argument's name, for the error message.
+    below_one : bool, default False
+        Whether the tolerance must also be below one.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``value`` is not a positive finite number (below one when asked).
+    """
     value = check_positive(value, name)
     if below_one and not value < 1:
         raise ValueError(f"{name} must be in (0, 1); got {value!r}")
     return value
 
 
-def _check_depth(depth) -> int:
+def check_int_depth(depth) -> int:
+    """The depth ``N >= 1`` of the network (an int).
+
+    Parameters
+    ----------
+    depth : int
+        The depth to check.
+
+    Returns
+    -------
+    int
+        ``depth`` as an int.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``depth`` is not an int ``>= 1``.
+    """
     return check_int(depth, "depth")
 
 
@@ -341,7 +347,19 @@ def _integrate(y0, layout, depth, t_end, t_eval, rtol, boundary_tol, sign=1.0, m
 
 
 # ---------------------------------------------------------------------- frames in and out
-def _orth(A) -> np.ndarray:
+def orthonormal_basis(A) -> np.ndarray:
+    """An orthonormal basis of the column space of ``A`` (reduced QR).
+
+    Parameters
+    ----------
+    A : ndarray, shape (m, r)
+        Columns of full rank ``r``.
+
+    Returns
+    -------
+    ndarray, shape (m, r)
+        Orthonormal columns spanning those of ``A``.
+    """
     return np.linalg.qr(A)[0]
 
 
@@ -354,8 +372,8 @@ def _start(point, direction, vectors):
     u, s, vt = point
     v = vt.T
     Up, M, Vp = direction
-    Qu = _orth(np.hstack([u, Up] + [e[0] for e in vectors]))
-    Qv = _orth(np.hstack([v, Vp] + [e[2] for e in vectors]))
+    Qu = orthonormal_basis(np.hstack([u, Up] + [e[0] for e in vectors]))
+    Qv = orthonormal_basis(np.hstack([v, Vp] + [e[2] for e in vectors]))
     k = s.size
     layout = _Layout(Qu.shape[1], Qv.shape[1], k, len(vectors))
     scale = float(np.max(s))
@@ -430,13 +448,35 @@ def exp(point, tangent_vector, depth: int, *, rtol: float = RTOL, boundary_tol=B
         (a ``ValueError``) If the geodesic reaches the boundary for some ``t`` in
         ``(0, 1]``; its ``t`` and ``t_boundary`` say where.
     """
-    depth = _check_depth(depth)
-    rtol = _check_positive(rtol, "rtol", below_one=True)
-    boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
-    return _exp(point, tangent_vector, depth, rtol, boundary_tol)
+    depth = check_int_depth(depth)
+    rtol = check_tolerance(rtol, "rtol", below_one=True)
+    boundary_tol = check_tolerance(boundary_tol, "boundary_tol", below_one=True)
+    return exp_unchecked(point, tangent_vector, depth, rtol, boundary_tol)
 
 
-def _exp(point, tangent_vector, depth, rtol, boundary_tol, max_steps=None):
+def exp_unchecked(point, tangent_vector, depth, rtol, boundary_tol, max_steps=None):
+    """:func:`exp` without input checks, with an optional cap on the integrator's steps.
+
+    Parameters
+    ----------
+    point : tuple (u, s, vt)
+        As in :func:`exp` (not checked).
+    tangent_vector : tuple (Up, M, Vp)
+        As in :func:`exp` (not checked).
+    depth : int
+        As in :func:`exp` (not checked).
+    rtol : float
+        As in :func:`exp` (not checked).
+    boundary_tol : float
+        As in :func:`exp` (not checked).
+    max_steps : int, optional
+        Steps allowed before the integration is abandoned (``ValueError``).
+
+    Returns
+    -------
+    tuple of ndarray
+        The point ``(u, s, vt)``.
+    """
     Qu, Qv, layout, y0, scale, norms = _start(point, tangent_vector, [])
     _, y1 = _integrate(y0, layout, depth, 1.0, [], rtol, boundary_tol, max_steps=max_steps)
     return _finish(y1, Qu, Qv, layout, scale, norms)[0]
@@ -479,9 +519,9 @@ def geodesic(
         (a ``ValueError``) If the geodesic reaches the rank-deficient boundary before the
         farthest time; its ``t`` and ``t_boundary`` say where.
     """
-    depth = _check_depth(depth)
-    rtol = _check_positive(rtol, "rtol", below_one=True)
-    boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
+    depth = check_int_depth(depth)
+    rtol = check_tolerance(rtol, "rtol", below_one=True)
+    boundary_tol = check_tolerance(boundary_tol, "boundary_tol", below_one=True)
     scalar = np.ndim(times) == 0
     try:
         t = np.atleast_1d(np.asarray(times, dtype=float))
@@ -543,472 +583,12 @@ def parallel_transport(
     BoundaryError
         As :func:`exp`.
     """
-    depth = _check_depth(depth)
-    rtol = _check_positive(rtol, "rtol", below_one=True)
-    boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
+    depth = check_int_depth(depth)
+    rtol = check_tolerance(rtol, "rtol", below_one=True)
+    boundary_tol = check_tolerance(boundary_tol, "boundary_tol", below_one=True)
     Qu, Qv, layout, y0, scale, norms = _start(point, direction, list(tangent_vectors))
     _, y1 = _integrate(y0, layout, depth, 1.0, [], rtol, boundary_tol)
     return _finish(y1, Qu, Qv, layout, scale, norms)
-
-
-class _TangentCoordinates:
-    """Orthonormal coordinates of the tangent space at ``(u, s, v)`` (Frobenius isometric)."""
-
-    def __init__(self, u, v):
-        k = u.shape[1]
-        self.u, self.v, self.k = u, v, k
-        self.uperp = np.linalg.qr(u, mode="complete")[0][:, k:]
-        self.vperp = np.linalg.qr(v, mode="complete")[0][:, k:]
-        self.sizes = (self.uperp.shape[1] * k, k * k, self.vperp.shape[1] * k)
-        self.dim = sum(self.sizes)
-
-    def flatten(self, xi) -> np.ndarray:
-        Up, M, Vp = xi
-        return np.concatenate([(self.uperp.T @ Up).ravel(), M.ravel(), (self.vperp.T @ Vp).ravel()])
-
-    def vector(self, f):
-        a, b, _ = self.sizes
-        k = self.k
-        return (
-            self.uperp @ f[:a].reshape(-1, k),
-            f[a : a + b].reshape(k, k),
-            self.vperp @ f[a + b :].reshape(-1, k),
-        )
-
-    def matrix(self, xi) -> np.ndarray:
-        Up, M, Vp = xi
-        return (self.u @ M + Up) @ self.v.T + self.u @ Vp.T
-
-
-def _second_order_model(coords, s, depth, xi):
-    r"""Columns of :math:`\delta \mapsto \delta + \mathrm{II}(\xi, \delta) - C(\xi, \delta)`.
-
-    The derivative at :math:`\xi` of the second-order Taylor polynomial
-    :math:`W + \xi + \tfrac12(\mathrm{II} - C)(\xi, \xi)` of :math:`\exp_W(\xi)` (as an
-    ambient matrix), on the coordinate basis; it differs from :math:`D\exp_W(\xi)` by
-    :math:`O(\|\xi\|^2)`.
-    """
-    Up, _, Vp = xi
-    if depth > 1:
-        K, c = metric_weights(s, depth)
-        tables = hessian_weights(s, depth)
-        z = (Up / c, xi[1] / K, Vp / c)
-    cols = []
-    for e in np.eye(coords.dim):
-        delta = coords.vector(e)
-        dUp, dM, dVp = delta
-        col = coords.matrix(delta) + (Up / s) @ dVp.T + (dUp / s) @ Vp.T
-        if depth > 1:
-            col -= coords.matrix(connection_difference(tables, z, (dUp / c, dM / K, dVp / c)))
-        cols.append(col.ravel())
-    return np.array(cols).T
-
-
-class _Shooting:
-    """``F(xi) = exp_a(xi) - b`` in the reduced space, counting geodesic integrations."""
-
-    def __init__(self, u, s, v, Y, depth, rtol, boundary_tol):
-        self.u, self.s, self.v, self.Y = u, s, v, Y
-        self.depth, self.rtol, self.boundary_tol = depth, rtol, boundary_tol
-        self.coords = _TangentCoordinates(u, v)
-        self.exps = 0
-
-    def __call__(self, f):
-        """The residual, or ``None`` when the geodesic reaches the boundary (or is absurd)."""
-        self.exps += 1
-        try:
-            z = _exp(
-                (self.u, self.s, self.v.T),
-                self.coords.vector(f),
-                self.depth,
-                self.rtol,
-                self.boundary_tol,
-                _LOG_MAX_STEPS,
-            )
-        except ValueError:
-            return None
-        return ((z[0] * z[1]) @ z[2] - self.Y).ravel()
-
-    def model(self, f):
-        return _second_order_model(self.coords, self.s, self.depth, self.coords.vector(f))
-
-    def differences(self, f, F):
-        """Forward differences of exp, steps 1e-7 of the iterate (errors ~1e-7 relative)."""
-        h = 1e-7 * max(1.0, np.linalg.norm(f))
-        cols = []
-        for e in np.eye(self.coords.dim):
-            G = self(f + h * e)
-            cols.append(np.zeros_like(F) if G is None else (G - F) / h)
-        return np.array(cols).T
-
-    def starts(self, r, ub, sb, vb):
-        """The best start, its residual and the other starts tried (secant information).
-
-        First the second-order inverse of exp (its correction kept only where smaller
-        than the first-order term); if its relative residual exceeds ``_FAR``, also the
-        frame rotation (and the first-order start if the first geodesic failed).
-        """
-        coords, depth, s = self.coords, self.depth, self.s
-        first = coords.flatten(r)
-        f = first
-        if depth > 1:
-            z = _inverse_metric(s, depth, r)
-            correction = coords.flatten(connection_difference(hessian_weights(s, depth), z, z))
-            if np.linalg.norm(correction) < np.linalg.norm(first):
-                f = first + 0.5 * correction
-        F = self(f)
-        tried = []
-        if F is None or np.linalg.norm(F) > _FAR * np.linalg.norm(self.Y):
-            others = [coords.flatten(_rotation_start(self.u, s, self.v, ub, sb, vb, depth))]
-            if F is None and depth > 1:
-                others.append(first)
-            for candidate in others:
-                G = self(candidate)
-                if G is not None and (F is None or np.linalg.norm(G) < np.linalg.norm(F)):
-                    tried.append((f, F))
-                    f, F = candidate, G
-                else:
-                    tried.append((candidate, G))
-        while F is None:  # shorten the start until its geodesic stays away from the boundary
-            if self.exps > 8:
-                break
-            f = 0.5 * f
-            F = self(f)
-        return f, F, [(g, G) for g, G in tried if G is not None]
-
-
-def log(
-    point_a,
-    point_b,
-    depth: int,
-    *,
-    tol: float = LOG_TOL,
-    max_iterations: int = 50,
-    rtol: float = RTOL,
-    boundary_tol: float = BOUNDARY_TOL,
-) -> LogResult:
-    r"""Riemannian logarithm: :math:`\xi \in T_a\mathcal M_k` with :math:`\exp_a(\xi) = b`.
-
-    Shooting. Both points lie in :math:`\operatorname{span}[u_a, u_b] \times
-    \operatorname{span}[v_a, v_b]`, a totally geodesic copy of :math:`\mathcal M_k` in
-    :math:`\mathbb R^{2k\times 2k}` where everything below runs.
-
-    * **Start**: the second-order inverse of the exponential,
-      :math:`\xi_0 = r + \tfrac12 C(r, r)` with :math:`r = P_{T_a}(b - a)` (since
-      :math:`P_{T_a}(\exp_a(\xi) - a) = \xi - \tfrac12 C(\xi,\xi) + O(\|\xi\|^3)`);
-      if its residual exceeds ``1e-3`` of :math:`\|b\|_F`, also the velocity of the curve
-      that turns the singular frames along Grassmann geodesics (after a Procrustes
-      alignment) and moves the core in :math:`s^{1/N}`, whichever is better.
-    * **Iterations**: Broyden's quasi-Newton method on the ambient residual
-      :math:`F(\xi) = \exp_a(\xi) - b` (zero only at ``b``), in least-squares form. The
-      initial Jacobian is the derivative of the second-order Taylor polynomial of the
-      exponential, :math:`\delta + \mathrm{II}(\xi,\delta) - C(\xi,\delta)` (off by
-      :math:`O(\|\xi\|^2)`), updated by the secant of every trial, accepted or not (a
-      rejected trial is solved again from the update, with half the step after a trial
-      geodesic reached the boundary). Steps are at most twice the start or the iterate.
-      When an accepted step does not halve the residual and the tangent space has at most
-      64 dimensions (``k <= 4``), the Jacobian is replaced by forward differences of
-      ``exp`` (Newton). The iteration stops when the residual has not halved in ten
-      steps.
-
-    The geodesic found is the one continued from the start: for points closer than the
-    injectivity radius it is the minimizing one; far apart, or when the minimizing
-    curve passes near the rank-deficient boundary, it may not be, or none may be found.
-
-    Parameters
-    ----------
-    point_a, point_b : tuple (u, s, vt)
-        The two points (thin SVDs); the result is a tangent vector at ``point_a``.
-    depth : int
-        Depth ``N >= 1`` of the metric.
-    tol : float, default 1e-11
-        Stop when :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`.
-    max_iterations : int, default 50
-        Accepted steps before giving up.
-    rtol : float, default 1e-12
-        Integrator tolerance of every ``exp`` (:func:`exp`); ``tol`` should exceed it by a
-        factor of ten or more.
-    boundary_tol : float, default 1e-8
-        Boundary threshold of every ``exp``.
-
-    Returns
-    -------
-    LogResult
-        The tangent vector at ``point_a``, the residual reached, the iterations and the
-        number of geodesic integrations.
-
-    Raises
-    ------
-    ValueError
-        If the shooting does not reach ``tol``; the message gives the residual reached,
-        the iterations and the likely reason.
-    """
-    depth = _check_depth(depth)
-    tol = _check_positive(tol, "tol", below_one=True)
-    rtol = _check_positive(rtol, "rtol", below_one=True)
-    boundary_tol = _check_positive(boundary_tol, "boundary_tol", below_one=True)
-    max_iterations = check_int(max_iterations, "max_iterations", minimum=0)
-    ua, sa, vta = point_a
-    ub, sb, vtb = point_b
-    Qu = _orth(np.hstack([ua, ub]))
-    Qv = _orth(np.hstack([vta.T, vtb.T]))
-    scale = float(np.max(sa))
-    u, s, v = Qu.T @ ua, sa / scale, Qv.T @ vta.T
-    Y = ((Qu.T @ ub) * (sb / scale)) @ (vtb @ Qv)
-    norm_Y = np.linalg.norm(Y)
-    shoot = _Shooting(u, s, v, Y, depth, rtol, boundary_tol)
-
-    def failure(F, iterations):
-        return _log_failure(point_a, point_b, F, iterations, shoot.exps, tol, norm_Y)
-
-    r = _project(u, v, Y - (u * s) @ v.T)
-    f, F, tried = shoot.starts(r, Qu.T @ ub, sb / scale, Qv.T @ vtb.T)
-    if F is None:
-        raise failure(None, 0)
-    region = 2 * np.linalg.norm(shoot.coords.flatten(r))
-    J = shoot.model(f)
-    for g, G in tried:  # the other starts give secant information for free
-        J += np.outer(G - F - J @ (g - f), g - f) / ((g - f) @ (g - f))
-    iterations, reset, history = 0, False, [np.linalg.norm(F)]
-    while np.linalg.norm(F) > tol * norm_Y:
-        if iterations >= max_iterations:
-            raise failure(F, iterations)
-        accepted, lam = False, 1.0
-        for _ in range(_LOG_TRIALS):
-            step = -np.linalg.lstsq(J, F, rcond=None)[0]
-            limit = max(region, 2 * np.linalg.norm(f))
-            taken = lam * step * min(1.0, limit / np.linalg.norm(step))
-            F_trial = shoot(f + taken)
-            if F_trial is None:  # the trial geodesic reaches the boundary: shorten
-                lam *= 0.5
-                continue
-            J += np.outer(F_trial - F - J @ taken, taken) / (taken @ taken)
-            if np.linalg.norm(F_trial) < (1 - 1e-4 * lam) * np.linalg.norm(F):
-                f, F, accepted = f + taken, F_trial, True
-                break
-            lam *= 0.5
-        small = shoot.coords.dim <= _LOG_DIFFERENCES
-        if accepted:
-            iterations += 1
-            reset = False
-            history.append(np.linalg.norm(F))
-            if len(history) > 10 and history[-1] > 0.5 * history[-11]:  # stagnation
-                raise failure(F, iterations)
-            if history[-1] > 0.5 * history[-2] and small:
-                J = shoot.differences(f, F)  # slow progress: Newton on differences
-        elif not reset:  # the secant information misleads: start again
-            J = shoot.differences(f, F) if small else shoot.model(f)
-            reset = True
-        else:
-            raise failure(F, iterations)
-    Up, M, Vp = shoot.coords.vector(f)
-    xi = (scale * (Qu @ Up), scale * M, scale * (Qv @ Vp))
-    return LogResult(xi, float(np.linalg.norm(F) / norm_Y), iterations, shoot.exps)
-
-
-def _project(u, v, Z):
-    M = u.T @ Z @ v
-    return Z @ v - u @ M, M, Z.T @ u - v @ M.T
-
-
-def _grassmann_log(x, y):
-    """Procrustes rotation ``Q`` (``y Q`` closest to ``x``) and the Grassmann log ``x -> y Q``."""
-    P, _, Qt = np.linalg.svd(y.T @ x)
-    Q = P @ Qt
-    C = x.T @ (y @ Q)  # symmetric positive semidefinite: cos of the principal angles
-    R = y @ Q - x @ C
-    w, E = np.linalg.eigh(0.5 * (C + C.T))
-    w = np.clip(w, -1.0, 1.0)
-    # theta / sin(theta) at cos(theta) = w, with its series 1 + (1 - w)/3 near w = 1
-    near = w > 1 - 1e-6
-    ratio = np.where(near, 1 + (1 - w) / 3, np.arccos(w) / np.sqrt(np.where(near, 1.0, 1 - w**2)))
-    return Q, R @ (E * ratio) @ E.T
-
-
-def _rotation_start(u, s, v, ub, sb, vb, depth):
-    r"""Velocity of the curve that turns the frames along Grassmann geodesics and moves the core.
-
-    The frames of ``b`` are aligned with those of ``a`` by Procrustes rotations
-    :math:`O_1, O_2`; the core moves from ``diag(s)`` to :math:`O_1^\top S_b O_2`, its
-    diagonal linearly in :math:`s^{1/N}` (exact for aligned points).
-    """
-    O1, Du = _grassmann_log(u, ub)
-    O2, Dv = _grassmann_log(v, vb)
-    M = O1.T @ (sb[:, None] * O2) - np.diag(s)
-    d = np.diagonal(M) + s
-    grow = (
-        depth
-        * rational_power(s, depth - 1, depth)
-        * (rational_power(np.maximum(d, 1e-300), 1, depth) - rational_power(s, 1, depth))
-    )
-    M[np.diag_indices_from(M)] = np.where(d > 0, grow, d - s)
-    return Du * s, M, Dv * s
-
-
-def _inverse_metric(s, depth, xi):
-    K, c = metric_weights(s, depth)
-    Up, M, Vp = xi
-    return Up / c, M / K, Vp / c
-
-
-def _log_failure(point_a, point_b, F, iterations, exps, tol, norm_Y):
-    ratio = min(np.min(p[1]) / np.max(p[1]) for p in (point_a, point_b))
-    reached = (
-        "every trial geodesic from the start reached the rank-deficient boundary"
-        if F is None
-        else f"the residual ||exp_a(xi) - b||_F / ||b||_F reached {np.linalg.norm(F) / norm_Y:.2e}"
-    )
-    return ValueError(
-        f"log: no geodesic from point_a to point_b found to tol={tol:g}: {reached} after "
-        f"{iterations} iterations ({exps} geodesic integrations). Likely the points are too "
-        "far apart for shooting, or the geodesics between them pass near the rank-deficient "
-        f"boundary (smallest s_k/s_1 of the two points: {ratio:.2e}); try points closer "
-        "together, or a larger max_iterations"
-    )
-
-
-def _g_inner(K, c, a, b) -> float:
-    cols = np.einsum("ia,ia->a", a[0], b[0]) + np.einsum("ia,ia->a", a[2], b[2])
-    return float(np.sum(a[1] * b[1] / K) + np.sum(cols / c))
-
-
-def sectional_curvature(point, xi, eta, depth: int) -> float:
-    r"""Sectional curvature :math:`K(\xi, \eta)` of :math:`(\mathcal M_k, g)` at ``W``.
-
-    .. math::
-
-        K(\xi,\eta) = \frac{g(R(\xi,\eta)\eta, \xi)}
-        {g(\xi,\xi)\,g(\eta,\eta) - g(\xi,\eta)^2} .
-
-    **Depth 1** (the embedded metric): the Gauss formula of
-    :math:`\mathcal M_k \subset \mathbb R^{m\times n}`,
-    :math:`g(R(\xi,\eta)\eta,\xi) = \langle \mathrm{II}(\xi,\xi), \mathrm{II}(\eta,\eta)
-    \rangle - \|\mathrm{II}(\xi,\eta)\|^2` with
-    :math:`\mathrm{II}(\xi,\eta) = U_{p,\xi} S^{-1} V_{p,\eta}^\top + U_{p,\eta} S^{-1}
-    V_{p,\xi}^\top`.
-
-    **Depth** :math:`N \ge 2`: O'Neill's formula for the Riemannian submersion
-    :math:`\pi(W_1, \dots, W_N) = W_N\cdots W_1` from the balanced layers with hidden
-    widths ``k`` (a submanifold of Euclidean space, Bah et al.) onto
-    :math:`(\mathcal M_k, g)`:
-
-    .. math::
-
-        g(R(\xi,\eta)\eta,\xi) = \langle \mathrm{II}_B(h,h), \mathrm{II}_B(e,e)\rangle
-        - \|\mathrm{II}_B(h,e)\|^2 + 3\,\|A_h e\|^2,
-
-    with :math:`h, e` the horizontal lifts, :math:`\mathrm{II}_B` the second fundamental
-    form of the balanced layers (Gauss) and :math:`A` O'Neill's tensor. On the balanced
-    layers :math:`W_N = u\Sigma`, :math:`W_j = \Sigma`, :math:`W_1 = \Sigma v^\top`
-    (:math:`\Sigma = S^{1/N}`), both normal and vertical spaces are
-    :math:`\{(S_j W_j - W_j S_{j-1})_j\}` with :math:`S_j` symmetric (normal) or skew
-    (vertical), :math:`S_0 = S_N = 0`, and everything reduces to the ``k x k`` matrices
-
-    .. math::
-
-        E_i(h, e) = h_{i+1}^\top e_{i+1} - e_i h_i^\top, \qquad i = 1, \dots, N-1:
-
-    :math:`\langle \mathrm{II}_B(h,h), \mathrm{II}_B(e,e)\rangle = \langle G^{-1}
-    \operatorname{sym}E(h,h), \operatorname{sym}E(e,e)\rangle`, likewise
-    :math:`\|\mathrm{II}_B(h,e)\|^2`, and :math:`\|A_h e\|^2 = \langle G^{-1}
-    \operatorname{skew}E(h,e), \operatorname{skew}E(h,e)\rangle`, where ``G`` acts on
-    each entry ``(a, b)`` as the tridiagonal Toeplitz matrix with diagonal
-    :math:`\sigma_a^2 + \sigma_b^2` and off-diagonal :math:`-\sigma_a\sigma_b`, inverted
-    by a discrete sine transform. With :math:`z = \mathcal A_W^{-1}\xi`, the lifts are
-    :math:`h_j = \Sigma^{N-j} M_z \Sigma^{j-1}` on hidden layers and carry
-    :math:`U_z \Sigma^{N-1}`, :math:`\Sigma^{N-1} V_z^\top` on the outer ones. Cost
-    :math:`O(Nk^3 + (m+n)k^2)`. The derivation is in the user guide (geometry chapter).
-
-    Parameters
-    ----------
-    point : tuple (u, s, vt)
-        The point :math:`W = u \operatorname{diag}(s) v^\top` (thin SVD, ``s > 0``).
-    xi, eta : tuple (Up, M, Vp)
-        Tangent vectors spanning a plane.
-    depth : int
-        Depth ``N >= 1`` of the metric.
-
-    Returns
-    -------
-    float
-        :math:`K(\xi, \eta)`, the same for every basis of the plane.
-
-    Raises
-    ------
-    ValueError
-        If ``xi`` and ``eta`` are linearly dependent (to rounding).
-
-    References
-    ----------
-    O'Neill (1966); Bah et al., arXiv:1910.05505, Section 4 (the submersion).
-    """
-    depth = _check_depth(depth)
-    _, s, _ = point
-    N = depth
-    K, c = metric_weights(s, N)
-    gxx, gyy, gxy = _g_inner(K, c, xi, xi), _g_inner(K, c, eta, eta), _g_inner(K, c, xi, eta)
-    area = gxx * gyy - gxy**2
-    if not area > 64 * np.finfo(float).eps * gxx * gyy:
-        raise ValueError(
-            f"xi and eta must span a plane; g(xi,xi) g(eta,eta) - g(xi,eta)^2 = {area:.3g} "
-            f"(g(xi,xi) = {gxx:.3g}, g(eta,eta) = {gyy:.3g})"
-        )
-    if N == 1:
-        return _gauss_term(s, xi, eta) / area
-    z = (xi[0] / c, xi[1] / K, xi[2] / c)
-    w = (eta[0] / c, eta[1] / K, eta[2] / c)
-    i = np.arange(1, N)
-    logs = np.log(s)
-
-    def power(p):  # sigma^p for each row of p, sigma = s^(1/N): shape (len(p), k)
-        return np.exp(np.outer(p, logs) / N)
-
-    left, right = power(2 * (N - i - 1)), power(2 * (i - 1))
-    outer_p, outer_q = power(i), power(N - i)
-    last = power(np.array([N - 1]))[0]
-
-    def E(a, b):
-        # E_i(a, b) = a_{i+1}^T b_{i+1} - b_i a_i^T for the lifts of a and b (z coordinates)
-        P = np.einsum("ca,ic,cb->iab", a[1], left, b[1])
-        P *= outer_p[:, :, None] * outer_p[:, None, :]
-        Q = np.einsum("ac,ic,bc->iab", b[1], right, a[1])
-        Q *= outer_q[:, :, None] * outer_q[:, None, :]
-        P[-1] += last[:, None] * (a[0].T @ b[0]) * last[None, :]
-        Q[0] += last[:, None] * (b[2].T @ a[2]) * last[None, :]
-        return P - Q
-
-    sig = np.exp(logs / N)
-    lam = (sig[:, None] ** 2 + sig[None, :] ** 2)[None] - 2 * np.cos(np.pi * i / N)[
-        :, None, None
-    ] * (sig[:, None] * sig[None, :])[None]
-
-    def solve(D):  # G^{-1} D for a stack (N-1, k, k), entrywise tridiagonal Toeplitz
-        return scipy.fft.idst(scipy.fft.dst(D, type=1, axis=0) / lam, type=1, axis=0)
-
-    def sym(A):
-        return 0.5 * (A + A.transpose(0, 2, 1))
-
-    Exy = E(z, w)
-    Dxx, Dyy, Dxy = sym(E(z, z)), sym(E(w, w)), sym(Exy)
-    Axy = Exy - Dxy  # skew part
-    curvature_B = np.sum(solve(Dxx) * Dyy) - np.sum(solve(Dxy) * Dxy)
-    oneill = 3.0 * np.sum(solve(Axy) * Axy)
-    return float(curvature_B + oneill) / area
-
-
-def _gauss_term(s, xi, eta) -> float:
-    # <II(x,x), II(y,y)> - |II(x,y)|^2 with II(x,y) = Ux S^-1 Vy^T + Uy S^-1 Vx^T, from k x k
-    # Gram matrices: <A B^T, C D^T>_F = sum((A^T C) * (B^T D)).
-    Ux, Uy = xi[0] / s, eta[0] / s
-    Vx, Vy = xi[2], eta[2]
-    uxy, vxy = Ux.T @ Uy, Vx.T @ Vy
-    both = 4.0 * np.sum(uxy * vxy)
-    mixed = (
-        np.sum((Ux.T @ Ux) * (Vy.T @ Vy))
-        + np.sum((Uy.T @ Uy) * (Vx.T @ Vx))
-        + 2.0 * np.sum(uxy * vxy.T)
-    )
-    return float(both - mixed)
 
 
 def boundary_distance(point, depth: int) -> float:
@@ -1044,12 +624,26 @@ def boundary_distance(point, depth: int) -> float:
     ValueError
         If ``depth < 1``.
     """
-    depth = _check_depth(depth)
+    depth = check_int_depth(depth)
     return float(np.sqrt(depth) * rational_power(np.min(point[1]), 1, depth))
 
 
 # ---------------------------------------------------------------------- rank one: a cone
-def _cone_radius(s, depth):
+def cone_radius(s, depth):
+    r"""The distance ``sqrt(N) s^(1/N)`` of a rank-one point from the apex of the cone.
+
+    Parameters
+    ----------
+    s : float or ndarray
+        The singular value.
+    depth : int
+        Depth ``N`` of the metric.
+
+    Returns
+    -------
+    float or ndarray
+        The radius :math:`\sqrt N s^{1/N}`.
+    """
     return np.sqrt(depth) * rational_power(s, 1, depth)
 
 
@@ -1091,11 +685,11 @@ def rank_one_exp(point, tangent_vector, depth: int, t: float = 1.0):
         (a ``ValueError``) If the geodesic passes through the zero matrix (to rounding) by
         time ``t``, or ``s(t)`` underflows.
     """
-    depth = _check_depth(depth)
+    depth = check_int_depth(depth)
     u, s, vt = point
     Up, M, Vp = tangent_vector
     s0, N = float(s[0]), depth
-    r0 = float(_cone_radius(s0, N))
+    r0 = float(cone_radius(s0, N))
     rdot = float(M[0, 0]) * r0 / (N * s0)  # s^(1/N - 1) sdot / sqrt(N)
     du, dv = Up[:, 0] / s0, Vp[:, 0] / s0
     nu, nv = np.linalg.norm(du), np.linalg.norm(dv)
@@ -1126,65 +720,3 @@ def rank_one_exp(point, tangent_vector, depth: int, t: float = 1.0):
     else:
         u1, v1 = u[:, 0], vt[0]
     return u1[:, None].copy(), np.array([s1]), v1[None, :].copy()
-
-
-def rank_one_log(point_a, point_b, depth: int) -> LogResult:
-    r"""Closed-form logarithm of :math:`(\mathcal M_1, g)`, defined for every pair of points.
-
-    In the cone picture of :func:`rank_one_exp`, the link distance is
-    :math:`\theta = \min_\pm \sqrt{\alpha^2 + \beta^2}/\sqrt N` with
-    :math:`\alpha = \angle(u_a, \pm u_b)`, :math:`\beta = \angle(v_a, \pm v_b)` (the sign
-    flips both, as :math:`s\,uv^\top = s(-u)(-v)^\top`), at most :math:`\pi/\sqrt{2N} <
-    \pi`, so every pair is joined by the unique minimizing geodesic that develops to the
-    segment from :math:`(r_a, 0)` to :math:`(r_b\cos\theta, r_b\sin\theta)`, and
-
-    .. math:: d(a, b)^2 = r_a^2 + r_b^2 - 2 r_a r_b\cos\theta, \qquad r = \sqrt N s^{1/N}.
-
-    Parameters
-    ----------
-    point_a, point_b : tuple (u, s, vt)
-        Rank-one points.
-    depth : int
-        Depth ``N >= 1`` of the metric.
-
-    Returns
-    -------
-    LogResult
-        The tangent vector at ``point_a``; ``residual`` is
-        :math:`\|\exp_a(\xi) - b\|_F / \|b\|_F` by :func:`rank_one_exp`, ``iterations``
-        and ``exps`` are zero.
-
-    Raises
-    ------
-    TypeError
-        If ``depth`` is not an int.
-    ValueError
-        If ``depth < 1``.
-    """
-    depth = _check_depth(depth)
-    N = depth
-    ua, sa, vta = point_a[0][:, 0], float(point_a[1][0]), point_a[2][0]
-    ub, sb, vtb = point_b[0][:, 0], float(point_b[1][0]), point_b[2][0]
-
-    def angle(x, y):  # angle and unit direction at x towards y on the sphere
-        perp = y - x * (x @ y)
-        norm = np.linalg.norm(perp)
-        return np.arctan2(norm, x @ y), (perp / norm if norm > 0 else perp)
-
-    best = None
-    for sign in (1.0, -1.0):
-        (alpha, tu), (beta, tv) = angle(ua, sign * ub), angle(vta, sign * vtb)
-        if best is None or alpha**2 + beta**2 < best[0] ** 2 + best[1] ** 2:
-            best = (alpha, beta, tu, tv)
-    alpha, beta, tu, tv = best
-    theta = np.hypot(alpha, beta) / np.sqrt(N)
-    ra, rb = _cone_radius(sa, N), _cone_radius(sb, N)
-    rdot = (rb - ra) - 2 * rb * np.sin(theta / 2) ** 2  # rb cos(theta) - ra
-    # link velocity omega * (alpha tu, beta tv) / theta with omega = rb sin(theta) / ra
-    factor = rb * np.sinc(theta / np.pi) / ra
-    du, dv = factor * alpha * tu, factor * beta * tv
-    xi = (sa * du[:, None], np.array([[rdot * N * sa / ra]]), sa * dv[:, None])
-    end = rank_one_exp(point_a, xi, N)
-    Y = sb * np.outer(ub, vtb)
-    residual = np.linalg.norm(end[1][0] * np.outer(end[0][:, 0], end[2][0]) - Y) / sb
-    return LogResult(xi, float(residual), 0, 0)

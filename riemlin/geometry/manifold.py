@@ -22,10 +22,12 @@ from riemlin._validation import (
     check_shape,
     numerical_rank,
 )
+from riemlin.geometry import curvature as _curvature
 from riemlin.geometry import geodesics as _geodesics
 from riemlin.geometry import hessian as _hessian
 from riemlin.geometry import metric as _metric
 from riemlin.geometry import parametrization as _param
+from riemlin.geometry import shooting as _shooting
 from riemlin.geometry import tangent as _tangent
 from riemlin.geometry.ambient import (
     ambient_matmul,
@@ -1238,7 +1240,7 @@ class FixedRankDeepLinear(Manifold):
         point_a,
         point_b,
         *,
-        tol: float = _geodesics.LOG_TOL,
+        tol: float = _shooting.LOG_TOL,
         max_iterations: int = 50,
         rtol: float = _geodesics.RTOL,
         boundary_tol: float = _geodesics.BOUNDARY_TOL,
@@ -1246,10 +1248,10 @@ class FixedRankDeepLinear(Manifold):
     ):
         r"""Riemannian logarithm: the velocity at ``point_a`` of a geodesic to ``point_b``.
 
-        Shooting by a quasi-Newton method on ``exp`` (:func:`riemlin.geometry.geodesics.log`),
+        Shooting by a quasi-Newton method on ``exp`` (:func:`riemlin.geometry.shooting.log`),
         to :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`; for ``k = 1``
-        the closed form :func:`riemlin.geometry.geodesics.rank_one_log` (every pair). With
-        ``full_output=True`` returns the :class:`riemlin.geometry.geodesics.LogResult` (residual,
+        the closed form :func:`riemlin.geometry.shooting.rank_one_log` (every pair). With
+        ``full_output=True`` returns the :class:`riemlin.geometry.shooting.LogResult` (residual,
         iterations, number of geodesic integrations) instead of the vector.
 
         Parameters
@@ -1267,7 +1269,7 @@ class FixedRankDeepLinear(Manifold):
             The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
             it (or a singular value passes through zero within a step).
         full_output : bool, default False
-            Return the :class:`riemlin.geometry.geodesics.LogResult` instead of the vector.
+            Return the :class:`riemlin.geometry.shooting.LogResult` instead of the vector.
 
         Returns
         -------
@@ -1289,10 +1291,10 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
         if self._k == 1:  # a cone: closed form, defined for every pair of points
-            result = _geodesics.rank_one_log(point_a, point_b, self._depth)
+            result = _shooting.rank_one_log(point_a, point_b, self._depth)
             xi = FixedRankTangentVector(*result.tangent_vector)
             return result._replace(tangent_vector=xi) if full_output else xi
-        result = _geodesics.log(
+        result = _shooting.log(
             point_a,
             point_b,
             self._depth,
@@ -1405,7 +1407,7 @@ class FixedRankDeepLinear(Manifold):
         """Sectional curvature of the plane spanned by ``xi`` and ``eta`` (closed form).
 
         Gauss formula at depth 1, O'Neill's formula for the balanced layers at depth
-        ``N >= 2``; see :func:`riemlin.geometry.geodesics.sectional_curvature`.
+        ``N >= 2``; see :func:`riemlin.geometry.curvature.sectional_curvature`.
 
         Parameters
         ----------
@@ -1430,7 +1432,7 @@ class FixedRankDeepLinear(Manifold):
         self._check_point(point)
         self._check_tangent(xi, "xi", scan=True)
         self._check_tangent(eta, "eta", scan=True)
-        return _geodesics.sectional_curvature(point, xi, eta, self._depth)
+        return _curvature.sectional_curvature(point, xi, eta, self._depth)
 
 
 def random_frame(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
