@@ -218,7 +218,9 @@ class LayerTrace:
     factors: list
 
 
-def descent_trace(factors, loss, step: float, n_steps: int, every: int = 1, rng=None):
+def descent_trace(
+    factors, loss, step: float, n_steps: int, every: int = 1, rng=None, *, sharpness: bool = True
+):
     r"""Gradient descent on the layers, measuring sharpness, norm and imbalance on the way.
 
     Runs :func:`riemlin.factor_gradient_descent` in chunks of ``every`` steps and measures
@@ -234,6 +236,8 @@ def descent_trace(factors, loss, step: float, n_steps: int, every: int = 1, rng=
     every : int, default 1
     rng : None, int, SeedSequence or Generator, optional
         Start vectors of Lanczos.
+    sharpness : bool, default True
+        Measure the sharpness (``nan`` otherwise: the other records are cheap).
 
     Returns
     -------
@@ -252,7 +256,7 @@ def descent_trace(factors, loss, step: float, n_steps: int, every: int = 1, rng=
             (
                 count,
                 loss.value(chain_product(F_)),
-                layer_sharpness(F_, loss, gen),
+                layer_sharpness(F_, loss, gen) if sharpness else float("nan"),
                 float(np.linalg.norm(layer_norms(F_))),
                 [float(np.linalg.norm(d)) for d in D],
             )
