@@ -3,9 +3,9 @@ r"""Figures of ``riemlin report`` for the kinds of :mod:`riemlin.experiments.cla
 * ``flatness.png`` (kind ``"flatness"``): against the step in units of
   ``2 / sharpness`` of the flow's limit, the descent limit's sharpness, norm and
   imbalance relative to the flow's limit from the same start (the flow conserves the
-  imbalance, so its limit has the start's), the steps to converge and
-  the fraction of runs that diverged; medians over seeds with the quartiles shaded, one
-  line per value of the other parameters that vary.
+  imbalance, so its limit has the start's), step x limit sharpness / 2, the steps to
+  converge and the fraction of runs that diverged; medians over seeds with the quartiles
+  shaded, one line per value of the other parameters that vary.
 * ``imbalance_rate.png`` (kind ``"imbalance_rate"``): the linear rates of the flow and
   of descent against the imbalance :math:`\lambda`, one line per shape ``m x n``.
 * ``imbalance_departure.png`` (kind ``"imbalance_departure"``): the largest relative
@@ -63,30 +63,31 @@ def _flatness(cols, out):
     import matplotlib.pyplot as plt
 
     sel = cols["kind"] == "flatness"
-    fig, axes = plt.subplots(1, 5, figsize=(25, 4))
+    fig, grid = plt.subplots(2, 3, figsize=(16, 8))
+    axes = grid.ravel()
     ok = sel & (cols["status"] == 0)
+    names = ("sharpness_ratio", "norm_ratio", "imbalance_ratio", "edge_ratio", "steps_to_tol")
     for j, (label, s) in enumerate(_groups(cols, sel, "flatness", ("step_ratio",))):
-        good = s & ok
-        names = ("sharpness_ratio", "norm_ratio", "imbalance_ratio", "steps_to_tol")
-        for ax, y in zip(axes[:4], names):
-            _median_line(ax, cols, good, "step_ratio", y, label, f"C{j}")
+        for ax, y in zip(axes, names):
+            _median_line(ax, cols, s & ok, "step_ratio", y, label, f"C{j}")
         xs = np.unique(cols["step_ratio"][s])
         frac = [
             np.mean(cols["status"][s & (cols["step_ratio"] == v)] == Status.DIVERGED) for v in xs
         ]
-        axes[4].plot(xs, frac, marker="o", color=f"C{j}", label=label)
+        axes[5].plot(xs, frac, marker="o", color=f"C{j}", label=label)
     axes[0].set(ylabel="limit sharpness / flow's limit sharpness")
     axes[1].set(ylabel="limit norm / flow's limit norm")
     axes[2].set(ylabel="limit imbalance / start imbalance (the flow's)")
-    axes[3].set(ylabel="steps to converge", yscale="log")
-    axes[4].set(ylabel="fraction diverged", ylim=(-0.05, 1.05))
+    axes[3].set(ylabel="step x limit sharpness / 2 (stable if < 1)")
+    axes[4].set(ylabel="steps to converge", yscale="log")
+    axes[5].set(ylabel="fraction diverged", ylim=(-0.05, 1.05))
     for ax in axes:
         ax.axvline(1.0, color="gray", lw=0.8, ls="--")
         ax.set(xlabel="step x sharpness of the flow's limit / 2")
         ax.legend(fontsize=7)
     fig.suptitle("descent vs flow from the same start (kind flatness)")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=100)
     plt.close(fig)
 
 
