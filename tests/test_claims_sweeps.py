@@ -45,20 +45,6 @@ def serial(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    import logging
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def test_joblib_matches_serial(serial, tmp_path):
     for kind, path in serial.items():
         summary = run_sweep(_sweep(kind), tmp_path / f"{kind}.csv", backend="joblib", jobs=2)

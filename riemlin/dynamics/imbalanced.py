@@ -205,28 +205,4 @@ def compare_imbalanced_flows(
     start = time.perf_counter()
     riem = imbalanced_gradient_flow(W_start, loss, lam, t_eval, rtol=rtol, atol=atol)
     seconds_riemannian = time.perf_counter() - start
-    T = min(len(fac.t), len(riem.t))
-    Wf, Wr = fac.W[:T], riem.W[:T]
-    mismatch = np.linalg.norm((Wf - Wr).reshape(T, -1), axis=1)
-    mismatch /= np.maximum(np.linalg.norm(Wf.reshape(T, -1), axis=1), np.finfo(float).tiny)
-    optimum, distance = None, None
-    if callable(getattr(loss, "optimum", None)):
-        W_star, optimum = loss.optimum(k)
-        distance = np.linalg.norm((Wf - W_star).reshape(T, -1), axis=1) / np.linalg.norm(W_star)
-    return Comparison(
-        t=fac.t[:T],
-        loss_factor=fac.loss[:T],
-        loss_riemannian=riem.loss[:T],
-        mismatch=mismatch,
-        imbalance=fac.imbalance[:T],
-        imbalance_drift=fac.imbalance_drift[:T],
-        distance_to_optimum=distance,
-        optimum_value=None if optimum is None else float(optimum),
-        depth=2,
-        k=k,
-        widths=(layers[0].shape[1], k, layers[1].shape[0]),
-        seconds_factor=seconds_factor,
-        seconds_riemannian=seconds_riemannian,
-        factor_result=fac,
-        riemannian_result=riem,
-    )
+    return Comparison.from_runs(layers, loss, fac, riem, k, seconds_factor, seconds_riemannian)
