@@ -45,6 +45,14 @@ def _groups(cols, sel, kind, exclude):
     return out
 
 
+def _save(fig, out):
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def _median_line(ax, cols, sel, x, y, label, color, *, transform=None):
     xs = np.unique(cols[x][sel])
     stats = []
@@ -86,9 +94,7 @@ def _flatness(cols, out):
         ax.set(xlabel="step x sharpness of the flow's limit / 2")
         ax.legend(fontsize=7)
     fig.suptitle("descent vs flow from the same start (kind flatness)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def _rate(cols, out):
@@ -104,9 +110,7 @@ def _rate(cols, out):
     for ax in axes:
         ax.set(xlabel="imbalance lambda (W2^T W2 - W1 W1^T = lambda I)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def _departure(cols, out):
@@ -123,9 +127,7 @@ def _departure(cols, out):
         ylabel="max_t ||W_layers - W_riem|| / ||W_layers||",
     )
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def _balancedness(cols, out):
@@ -138,9 +140,7 @@ def _balancedness(cols, out):
     ax.axhline(2.0, color="gray", ls="--", label="2 delta (Arora et al.)")
     ax.set(xscale="log", yscale="log", xlabel="step size", ylabel="max_t max_j ||D_j|| / delta")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
 
 
 _FIGURES = {
