@@ -23,6 +23,7 @@ BENCHMARKS = [
     "completion",
     "deep",
     "scaling",
+    "geodesics",
 ]
 
 

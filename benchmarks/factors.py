@@ -1,4 +1,4 @@
-"""Layer maps of riemlin.factors: O(N) cost of ``product_adjoint``.
+"""Layer maps of riemlin.networks: O(N) cost of ``product_adjoint``.
 
 ``product_adjoint`` at widths ``d`` (all layers ``d x d``) and depths 25, 50 and 100,
 timed interleaved in one run. With prefix and suffix products the cost is about

@@ -25,6 +25,23 @@ def psd_power(A: np.ndarray, alpha: float, W_norm: float | None = None) -> np.nd
 
     Eigenvalues below round-off are treated as exact zeros (``0^alpha = 0`` for
     ``alpha > 0``).
+
+    Parameters
+    ----------
+    A : ndarray, shape (p, p)
+        Symmetric positive semidefinite matrix, e.g. :math:`W W^\top`.
+    alpha : float
+        The exponent, ``alpha >= 0``.
+    W_norm : float, optional
+        Spectral norm of the ``W`` with :math:`A = W W^\top` (or :math:`W^\top W`);
+        eigenvalues below ``p * eps * W_norm**2`` count as zero. Default
+        :math:`\sqrt{\|A\|_2}`.
+
+    Returns
+    -------
+    ndarray, shape (p, p)
+        :math:`P \Lambda^\alpha P^\top` from the eigendecomposition :math:`A = P \Lambda
+        P^\top`; the identity when ``alpha == 0``.
     """
     if alpha == 0:
         return np.eye(A.shape[0])
@@ -35,8 +52,21 @@ def psd_power(A: np.ndarray, alpha: float, W_norm: float | None = None) -> np.nd
 
 
 def metric_operator_dense(W: np.ndarray, Z: np.ndarray, depth: int) -> np.ndarray:
-    r"""Literal :math:`\mathcal A_W(Z) = \sum_{j=1}^N (WW^\top)^{(N-j)/N} Z
-    (W^\top W)^{(j-1)/N}`.
+    r"""Literal :math:`\mathcal A_W(Z) = \sum_{j=1}^N (WW^\top)^{(N-j)/N} Z (W^\top W)^{(j-1)/N}`.
+
+    Parameters
+    ----------
+    W : ndarray, shape (m, n)
+        The point, a dense matrix.
+    Z : ndarray, shape (m, n)
+        The matrix the operator is applied to.
+    depth : int
+        Depth ``N >= 1``.
+
+    Returns
+    -------
+    ndarray, shape (m, n)
+        :math:`\mathcal A_W(Z)`, from ``2N`` fractional powers by eigendecomposition.
 
     References
     ----------
@@ -61,6 +91,21 @@ def metric_operator_inverse_dense(W: np.ndarray, xi: np.ndarray, depth: int) -> 
     Q^\top`, :math:`\mathcal A_W` acts entrywise on :math:`P^\top Z Q` with the weights
     :math:`\sum_j \lambda_i^{(N-j)/N} \mu_l^{(j-1)/N}` (with ``0^0 = 1``); these are
     positive on the entries that tangent vectors occupy, so the inverse divides there.
+
+    Parameters
+    ----------
+    W : ndarray, shape (m, n)
+        The point, a dense matrix.
+    xi : ndarray, shape (m, n)
+        A tangent vector at ``W`` as a dense matrix.
+    depth : int
+        Depth ``N >= 1``.
+
+    Returns
+    -------
+    ndarray, shape (m, n)
+        :math:`\mathcal A_W^{-1}(\xi)`; entries where the weight vanishes (off the tangent
+        space) are set to zero.
     """
     N = depth
     W_norm = np.linalg.norm(W, 2)

@@ -9,8 +9,9 @@ pymanopt test  ->  riemlin test: same / different, and why
 tests/manifolds/test_fixed_rank.py
   test_dim  ->  test_dim: same, (m + n - k) k.
   test_typical_dist  ->  test_typical_dist: same, the dimension.
-  test_dist  ->  test_no_distance_exp_or_log: same, NotImplementedError (neither class has
-      closed-form geodesics; exp and log raise too).
+  test_dist  ->  test_distance_exp_and_log: different. pymanopt raises
+      NotImplementedError for dist (and exp, log); riemlin has them at every depth
+      (riemlin.geometry.geodesics: the geodesic equation integrated, log by shooting).
   test_inner_product  ->  test_inner_product: same at depth 1 (Frobenius product of the
       ambient matrices); different at depth > 1, <A_W^{-1} xi, eta>_F (the deep metric).
   test_norm  ->  test_norm: same, the square root of the inner product.
@@ -118,17 +119,19 @@ def test_typical_dist(manifold):
     assert manifold.typical_dist == manifold.dim
 
 
-def test_no_distance_exp_or_log(manifold):
-    # Neither class has closed-form geodesics: pymanopt raises NotImplementedError for
-    # dist (and exp, log); so does riemlin, for every depth.
-    x, y = manifold.random_point(), manifold.random_point()
-    xi = manifold.random_tangent_vector(x)
-    with pytest.raises(NotImplementedError):
-        manifold.dist(x, y)
-    with pytest.raises(NotImplementedError):
-        manifold.exp(x, xi)
-    with pytest.raises(NotImplementedError):
-        manifold.log(x, y)
+def test_distance_exp_and_log(manifold):
+    # pymanopt's FixedRankEmbedded raises NotImplementedError for dist, exp and log;
+    # riemlin integrates the geodesic equation of its metric and shoots for log.
+    x = manifold.random_point()
+    xi = 0.3 * manifold.random_tangent_vector(x)
+    y = manifold.exp(x, xi)
+    # log inverts exp to its tolerance, 1e-11 of |y|_F in the end point
+    assert manifold.norm(x, manifold.log(x, y) - xi) < 1e-9
+    assert manifold.dist(x, y) == pytest.approx(0.3, rel=1e-9)
+    embedded = FixedRankEmbedded(M_, N_, K_)
+    for call in (lambda: embedded.dist(x, y), lambda: embedded.exp(x, xi)):
+        with pytest.raises(NotImplementedError):
+            call()
 
 
 def test_inner_product(manifold):

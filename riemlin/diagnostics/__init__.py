@@ -10,6 +10,7 @@ from riemlin.diagnostics.derivatives import (
     check_gradient,
     check_hessian,
     fit_slope,
+    loglog_slope,
 )
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "check_gradient",
     "check_hessian",
     "fit_slope",
+    "loglog_slope",
     "ManifoldCheck",
     "ManifoldReport",
     "check_manifold",

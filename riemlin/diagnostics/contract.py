@@ -26,7 +26,21 @@ __all__ = ["ManifoldCheck", "ManifoldReport", "check_manifold"]
 
 @dataclass
 class ManifoldCheck:
-    """One line of a :class:`ManifoldReport`."""
+    """One line of a :class:`ManifoldReport`.
+
+    Attributes
+    ----------
+    name : str
+        What was checked, e.g. ``"projection idempotent"``.
+    value : float
+        The measured figure (a relative error, or a fitted slope).
+    tolerance : float
+        The bound ``value`` is held to.
+    passed : bool
+        Whether ``value`` is within ``tolerance``.
+    note : str
+        Extra context (empty by default).
+    """
 
     name: str
     value: float
@@ -37,7 +51,17 @@ class ManifoldCheck:
 
 @dataclass
 class ManifoldReport:
-    """Result of :func:`check_manifold`: each check with its figure and tolerance."""
+    """Result of :func:`check_manifold`: each check with its figure and tolerance.
+
+    ``report[name]`` gives the check called ``name``; ``str(report)`` is a table.
+
+    Attributes
+    ----------
+    manifold : str
+        Description of the manifold checked (its ``str``).
+    checks : list of ManifoldCheck
+        The checks, in the order they ran.
+    """
 
     manifold: str
     checks: list = field(default_factory=list)
@@ -139,6 +163,8 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
         or ``(u, s, vt)`` points with ``tangent_to_matrix`` or low-rank ``embedding``
         triples as for fixed-rank matrices).
     rng : None, int or Generator
+        Randomness for the points, vectors and test cost (riemlin manifolds; pymanopt's
+        own manifolds draw points from numpy's global state).
     second_order_retraction : bool, optional
         Whether to check second order. Default: ``FixedRankDeepLinear`` with
         ``second_order_retraction`` true, and the metric projections of
@@ -147,6 +173,15 @@ def check_manifold(manifold, rng=None, *, second_order_retraction=None) -> Manif
     Returns
     -------
     ManifoldReport
+        Every check with its figure and tolerance; ``report.passed`` is true when all
+        passed.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not None, an int seed, a SeedSequence or a Generator.
+    ValueError
+        If ``rng`` is a negative seed.
     """
     gen = as_generator(rng)
     report = ManifoldReport(str(manifold))

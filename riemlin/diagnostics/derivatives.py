@@ -3,7 +3,8 @@ r"""Derivative checks that work for any pymanopt manifold.
 pymanopt's ``check_gradient`` and ``check_hessian`` crash with NumPy >= 2.4 and always
 draw a figure. These replacements return result objects and draw only when asked.
 
-Taylor remainder test (Absil, Mahony, Sepulchre 2008, Sec. 4; Boumal 2023, Sec. 4.8):
+Taylor remainder test (Absil, Mahony, Sepulchre 2008, chapter 4; Boumal 2023, sections 4.8
+and 6.8):
 along a retraction curve :math:`c(t) = R_x(t\xi)`,
 
 .. math::
@@ -36,6 +37,7 @@ __all__ = [
     "check_gradient",
     "check_hessian",
     "fit_slope",
+    "loglog_slope",
     "draw_point",
     "draw_tangent",
     "tangent_residual",
@@ -48,7 +50,21 @@ SLOPE_TOLERANCE = 0.1
 
 
 def draw_point(manifold, gen):
-    """A random point of any pymanopt manifold, from ``gen`` where the manifold takes one."""
+    """A random point of any pymanopt manifold, from ``gen`` where the manifold takes one.
+
+    Parameters
+    ----------
+    manifold : pymanopt.manifolds.manifold.Manifold
+        Any pymanopt manifold (riemlin's or pymanopt's own).
+    gen : numpy.random.Generator
+        Source of randomness, passed as ``rng=gen`` to manifolds that accept it; pymanopt's
+        own manifolds draw from numpy's global state instead.
+
+    Returns
+    -------
+    object
+        A point of ``manifold``, in its own representation.
+    """
     try:
         return manifold.random_point(rng=gen)
     except TypeError:  # pymanopt manifolds draw from numpy's global state
@@ -56,18 +72,72 @@ def draw_point(manifold, gen):
 
 
 def draw_tangent(manifold, x, gen):
-    """A random tangent vector at ``x``, from ``gen`` where the manifold takes one."""
+    """A random tangent vector at ``x``, from ``gen`` where the manifold takes one.
+
+    Parameters
+    ----------
+    manifold : pymanopt.manifolds.manifold.Manifold
+        Any pymanopt manifold (riemlin's or pymanopt's own).
+    x : object
+        A point of ``manifold``.
+    gen : numpy.random.Generator
+        Source of randomness (see :func:`draw_point`).
+
+    Returns
+    -------
+    object
+        A tangent vector at ``x``, in the manifold's representation.
+    """
     try:
         return manifold.random_tangent_vector(x, rng=gen)
     except TypeError:
         return manifold.random_tangent_vector(x)
 
 
+def loglog_slope(x, y) -> tuple[float, float]:
+    """Least-squares slope of ``log10 y`` against ``log10 x``, and the residual sum of squares.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positive values, at least two.
+
+    Returns
+    -------
+    slope : float
+        The fitted exponent ``p`` of ``y ~ C x^p``.
+    residual : float
+        Sum of squared residuals of the fit in ``log10`` units (0 for two points).
+    """
+    coef, res, *_ = np.polyfit(np.log10(x), np.log10(y), 1, full=True)
+    return float(coef[0]), float(res[0]) if len(res) else 0.0
+
+
 def fit_slope(steps, remainders, floor: float, window: int = 6):
     """Slope of ``log remainder`` vs ``log step`` on the most linear window above ``floor``.
 
-    Returns ``(slope, (start, stop))`` or ``(nan, None)`` when fewer than ``window``
-    consecutive remainders are above the floor.
+    Among all runs of ``window`` consecutive steps whose remainders all exceed ``floor``,
+    the one with the smallest least-squares residual of a line in log-log coordinates is
+    used.
+
+    Parameters
+    ----------
+    steps : array_like, shape (T,)
+        Positive step sizes, monotone.
+    remainders : array_like, shape (T,)
+        Taylor remainders at the steps.
+    floor : float
+        Round-off level: remainders at or below it are not used.
+    window : int, default 6
+        Number of consecutive steps a fit uses.
+
+    Returns
+    -------
+    slope : float
+        The fitted slope, ``nan`` when fewer than ``window`` consecutive remainders are
+        above the floor.
+    window : tuple of int or None
+        Indices ``(start, stop)`` of the fitted window, ``None`` when no fit was possible.
     """
     steps = np.asarray(steps, dtype=float)
     rem = np.asarray(remainders, dtype=float)
@@ -76,11 +146,9 @@ def fit_slope(steps, remainders, floor: float, window: int = 6):
     for i in range(len(steps) - window + 1):
         if not ok[i : i + window].all():
             continue
-        x, y = np.log10(steps[i : i + window]), np.log10(rem[i : i + window])
-        coef, res, *_ = np.polyfit(x, y, 1, full=True)
-        resid = float(res[0]) if len(res) else 0.0
+        slope, resid = loglog_slope(steps[i : i + window], rem[i : i + window])
         if resid < best[0]:
-            best = (resid, float(coef[0]), (i, i + window))
+            best = (resid, slope, (i, i + window))
     return best[1], best[2]
 
 
@@ -120,7 +188,18 @@ class DerivativeCheck:
     symmetry_error: float | None = None
 
     def plot(self, ax=None):
-        """Log-log plot of the remainders with the fitted window and the expected slope."""
+        """Log-log plot of the remainders with the fitted window and the expected slope.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw into; a new figure is made when ``None``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn into.
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -139,7 +218,23 @@ class DerivativeCheck:
 
 
 def tangent_residual(manifold, x, v):
-    """The norm of the part of ``v`` off the tangent space at ``x`` (``None`` if unknown)."""
+    r"""The norm of the part of ``v`` off the tangent space at ``x`` (``None`` if unknown).
+
+    Parameters
+    ----------
+    manifold : pymanopt.manifolds.manifold.Manifold
+        Any pymanopt manifold (riemlin's or pymanopt's own).
+    x : object
+        A point of ``manifold``.
+    v : object
+        A vector in the manifold's tangent representation, e.g. a computed gradient.
+
+    Returns
+    -------
+    float or None
+        :math:`\|v - P_x v\|` in the manifold's norm, with :math:`P_x` its
+        ``to_tangent_space``; ``None`` when the manifold does not implement that.
+    """
     try:
         return float(manifold.norm(x, v - manifold.to_tangent_space(x, v)))
     except NotImplementedError:
@@ -229,8 +324,11 @@ def check_gradient(problem, point=None, direction=None, rng=None) -> DerivativeC
     ----------
     problem : pymanopt.Problem
         Any pymanopt problem.
-    point, direction : optional
-        Where and along which tangent vector to check; random (from ``rng``) otherwise.
+    point : object, optional
+        Where to check, a point of ``problem.manifold``; random (from ``rng``) otherwise.
+    direction : object, optional
+        Along which tangent vector at ``point`` to check (needs ``point``); random
+        otherwise. A plain triple ``(Up, M, Vp)`` is accepted on fixed-rank manifolds.
     rng : None, int or Generator
         Randomness for the point and direction (riemlin manifolds; pymanopt's own
         manifolds use numpy's global state).
@@ -238,6 +336,8 @@ def check_gradient(problem, point=None, direction=None, rng=None) -> DerivativeC
     Returns
     -------
     DerivativeCheck
+        The steps, remainders, fitted slope (expected 2), whether the check passed and
+        why, and the tangent residual of the gradient.
 
     Raises
     ------
@@ -277,8 +377,13 @@ def check_hessian(
     ----------
     problem : pymanopt.Problem
         A problem with a Riemannian Hessian.
-    point, direction, rng
-        As in :func:`check_gradient`.
+    point : object, optional
+        Where to check, as in :func:`check_gradient`.
+    direction : object, optional
+        Along which tangent vector to check, as in :func:`check_gradient`.
+    rng : None, int or Generator
+        Randomness for the point, the direction and the two random vectors of the
+        symmetry check.
     second_order_retraction : bool, optional
         Whether the retraction is second order for the metric. Default: ``True`` only for
         ``FixedRankDeepLinear`` whose ``second_order_retraction`` is true (``depth=1`` or
@@ -288,6 +393,9 @@ def check_hessian(
     Returns
     -------
     DerivativeCheck
+        The steps, remainders, fitted slope (expected 3, or ``nan`` when the slope is
+        not meaningful), whether the checks passed and why, the tangent residual and
+        the symmetry error.
 
     Raises
     ------
@@ -336,7 +444,19 @@ def check_hessian(
 
 
 def is_fixed_rank(manifold) -> bool:
-    """Whether ``manifold`` is riemlin's or pymanopt's manifold of fixed-rank matrices."""
+    """Whether ``manifold`` is riemlin's or pymanopt's manifold of fixed-rank matrices.
+
+    Parameters
+    ----------
+    manifold : pymanopt.manifolds.manifold.Manifold
+        Any pymanopt manifold (riemlin's or pymanopt's own).
+
+    Returns
+    -------
+    bool
+        ``True`` for :class:`riemlin.FixedRankDeepLinear` and pymanopt's
+        ``FixedRankEmbedded``.
+    """
     from pymanopt.manifolds import FixedRankEmbedded
 
     from riemlin.geometry.manifold import FixedRankDeepLinear
@@ -345,7 +465,20 @@ def is_fixed_rank(manifold) -> bool:
 
 
 def claims_second_order(manifold) -> bool:
-    """Retractions known to be second order for the manifold's own metric."""
+    """Retractions known to be second order for the manifold's own metric.
+
+    Parameters
+    ----------
+    manifold : pymanopt.manifolds.manifold.Manifold
+        Any pymanopt manifold (riemlin's or pymanopt's own).
+
+    Returns
+    -------
+    bool
+        ``True`` for a :class:`riemlin.FixedRankDeepLinear` whose
+        ``second_order_retraction`` is true, and for pymanopt's ``FixedRankEmbedded`` and
+        ``Sphere`` (metric projections); ``False`` otherwise.
+    """
     from pymanopt.manifolds import FixedRankEmbedded, Sphere
 
     from riemlin.geometry.manifold import FixedRankDeepLinear

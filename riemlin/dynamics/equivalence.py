@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riemlin._validation import check_array, check_factors, check_positive, numerical_rank
+from riemlin.diagnostics.derivatives import loglog_slope
 from riemlin.dynamics.layers import factor_gradient_descent, factor_gradient_flow
 from riemlin.dynamics.result import FlowResult
 from riemlin.dynamics.riemannian import riemannian_gradient_descent, riemannian_gradient_flow
@@ -152,7 +153,16 @@ class Comparison:
         return float(np.max(self.mismatch))
 
     def summary(self) -> dict:
-        """The headline figures as a JSON-ready dict (the keys of ``riemlin verify --json``)."""
+        """The headline figures as a JSON-ready dict (the keys of ``riemlin verify --json``).
+
+        Returns
+        -------
+        dict
+            ``max_relative_mismatch``, the final losses of both flows, ``optimum_value``,
+            ``max_imbalance_drift``, ``final_distance_to_optimum``, the run times,
+            ``depth``, ``k``, ``widths`` and the two statuses; values are plain floats,
+            ints, lists, :class:`~riemlin.Status` codes or ``None``.
+        """
         return {
             "max_relative_mismatch": self.max_relative_mismatch,
             "final_loss_factor": float(self.loss_factor[-1]),
@@ -172,7 +182,20 @@ class Comparison:
         }
 
     def table(self, rows: int = 8) -> str:
-        """A plain-text table at about ``rows`` evenly spaced output times."""
+        """A plain-text table at about ``rows`` evenly spaced output times.
+
+        Parameters
+        ----------
+        rows : int, default 8
+            Number of output times shown (all of them if there are fewer).
+
+        Returns
+        -------
+        str
+            A header line (depth, rank, widths, run times), one line per time with both
+            losses, the mismatch, the imbalance drift (and the distance to the optimum),
+            then the optimum value and the largest mismatch.
+        """
         idx = np.unique(np.linspace(0, len(self.t) - 1, min(rows, len(self.t))).astype(int))
         head = f"{'t':>9} {'L factor':>14} {'L riemannian':>14} {'mismatch':>10} {'drift':>10}"
         if self.distance_to_optimum is not None:
@@ -207,6 +230,8 @@ class Comparison:
         Returns
         -------
         matplotlib.figure.Figure
+            A 2 x 2 figure: the losses (minus the optimum when known), the mismatch, the
+            imbalance drift and imbalance, and the singular values of both runs.
         """
         import matplotlib.pyplot as plt
 
@@ -266,10 +291,13 @@ def compare_flows(
         See :mod:`riemlin.losses`.
     t_eval : array_like
         Output times.
-    W0, widths, rng : optional
-        Instead of ``factors``: a start ``W0`` (matrix or point) and widths
-        ``(d_0, ..., d_N)``; balanced layers are drawn with
-        :func:`riemlin.networks.balanced_factors`.
+    W0 : ndarray or tuple (u, s, vt), optional
+        Instead of ``factors``: the start, a matrix or a point; balanced layers over it
+        are drawn with :func:`riemlin.networks.balanced_factors`.
+    widths : sequence of int, optional
+        With ``W0``: the widths ``(d_0, ..., d_N)`` of the balanced layers.
+    rng : None, int, SeedSequence or Generator, optional
+        With ``W0``: source of the hidden frames of the balanced layers.
     formulation : {"manifold", "dense"}
         Integrator of the Riemannian flow (see :func:`riemlin.riemannian_gradient_flow`).
     rtol, atol : float
@@ -278,6 +306,18 @@ def compare_flows(
     Returns
     -------
     Comparison
+        Both runs on their common output times, the mismatch, the imbalance of the
+        layers and, for losses with an ``optimum`` method, the distance to the optimum.
+
+    Raises
+    ------
+    TypeError
+        If ``loss`` or ``t_eval`` is missing, or an argument has the wrong type (see the
+        two flows).
+    ValueError
+        If both or neither of ``factors`` and ``W0``/``widths`` are given, the layers'
+        product is zero, or the flows refuse an argument (see
+        :func:`riemlin.factor_gradient_flow`, :func:`riemlin.riemannian_gradient_flow`).
 
     References
     ----------
@@ -365,7 +405,14 @@ class DescentComparison:
     requested_steps: np.ndarray | None = None
 
     def table(self) -> str:
-        """A plain-text table, one row per step size, and the fitted orders."""
+        """A plain-text table, one row per step size, and the fitted orders.
+
+        Returns
+        -------
+        str
+            One line per step (step used, mismatch, drift, the two statuses) and a last
+            line with the fitted orders in the step.
+        """
         lines = [f"{'step':>10} {'mismatch':>11} {'drift':>11} status"]
         for i, eta in enumerate(self.steps):
             lines.append(
@@ -396,8 +443,8 @@ def compare_descent(
 
     Parameters
     ----------
-    factors, W0, widths, rng
-        As in :func:`compare_flows`.
+    factors : list of ndarray, optional
+        Initial layers ``[W_1, ..., W_N]``, as in :func:`compare_flows`.
     loss : loss protocol object
         See :mod:`riemlin.losses`.
     steps : array_like
@@ -405,10 +452,18 @@ def compare_descent(
         ``round(t_end / step)`` steps of ``t_end / round(t_end / step)``.
     t_end : float
         Common end time.
+    W0 : ndarray or tuple (u, s, vt), optional
+        Instead of ``factors``: the start, with ``widths``, as in :func:`compare_flows`.
+    widths : sequence of int, optional
+        With ``W0``: the widths ``(d_0, ..., d_N)`` of the balanced layers.
+    rng : None, int, SeedSequence or Generator, optional
+        With ``W0``: source of the hidden frames of the balanced layers.
 
     Returns
     -------
     DescentComparison
+        Mismatch and imbalance drift at ``t_end`` per step size, the statuses of the
+        runs and the fitted orders in the step.
 
     Raises
     ------
@@ -466,7 +521,7 @@ def compare_descent(
         ok = np.isfinite(values) & (values > 0)
         if len(np.unique(used[ok])) < 2:
             return float("nan")
-        return float(np.polyfit(np.log(used[ok]), np.log(values[ok]), 1)[0])
+        return loglog_slope(used[ok], values[ok])[0]
 
     return DescentComparison(
         steps=used,

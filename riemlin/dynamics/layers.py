@@ -167,8 +167,8 @@ def factor_gradient_flow(
     >>> loss = RegressionLoss(np.eye(3), np.diag([3.0, 2.0, 1.0]))
     >>> layers = balanced_factors(np.diag([1.0, 1.0, 0.5]), (3, 3, 3), rng=0)
     >>> res = factor_gradient_flow(layers, loss, [0.0, 30.0])
-    >>> res.status, round(float(res.loss[-1]), 8)
-    (0, 0.0)
+    >>> res.success, round(float(res.loss[-1]), 8)
+    (True, 0.0)
     """
     t = check_times(t_eval)
     if integrator not in _INTEGRATORS:

@@ -51,6 +51,34 @@ class FlowResult:
     computed (``output="point"`` stores points, so that no ``m x n`` array is formed) and
     the other is computed on first access.
 
+    The flows and descents build it; users read its attributes.
+
+    Parameters
+    ----------
+    t : array_like, shape (T,)
+        Output times.
+    loss : array_like, shape (T,)
+        Loss at the output times.
+    status : Status or int
+        How the run ended (one of the :class:`Status` codes).
+    message : str
+        Reason for the status.
+    nfev : int
+        Number of loss-gradient evaluations.
+    singular_values : array_like, shape (T, k)
+        Singular values of the end-to-end matrix at the output times.
+    matrices : array_like, shape (T, m, n), optional
+        The end-to-end matrices; give either these or ``points``.
+    points : sequence of tuple (u, s, vt), optional
+        The end-to-end matrices as points of :math:`\\mathcal M_k`; give either these or
+        ``matrices``.
+    imbalance : ndarray, optional
+        Relative imbalance over time (layer runs).
+    imbalance_drift : ndarray, optional
+        Drift of the imbalance matrices over time (layer runs).
+    factors : list of ndarray, optional
+        Final layers (layer runs).
+
     Attributes
     ----------
     t : ndarray, shape (T,)
@@ -80,6 +108,12 @@ class FlowResult:
         matrices moved (zero for the exact layer flow); ``None`` for Riemannian runs.
     factors : list of ndarray or None
         Final layers (layer runs); ``None`` for Riemannian runs.
+
+    Raises
+    ------
+    ValueError
+        If both or neither of ``matrices`` and ``points`` are given, or ``status`` is
+        not a :class:`Status` code.
     """
 
     def __init__(

@@ -22,7 +22,15 @@ BACKENDS = ("serial", "joblib", "dask")
 
 @dataclass(frozen=True)
 class Lost:
-    """A run whose worker died before returning it (nothing is recorded for it)."""
+    """A run whose worker died before returning it (nothing is recorded for it).
+
+    Attributes
+    ----------
+    run_id : str
+        The run that was lost.
+    message : str
+        Why: the worker's or the cluster's error, shortened.
+    """
 
     run_id: str
     message: str
@@ -30,6 +38,12 @@ class Lost:
 
 def execute(task):
     """Run one task ``(run_id, function, params, seed)``; never raises.
+
+    Parameters
+    ----------
+    task : tuple
+        ``(run_id, function, params, seed)``: the run's id, the kind's function, its
+        parameters (a dict) and its seed; ``function(params, seed)`` returns the record.
 
     Returns
     -------
@@ -51,7 +65,19 @@ def execute(task):
 
 
 def serial(tasks):
-    """Run the tasks one after the other in this process."""
+    """Run the tasks one after the other in this process.
+
+    Parameters
+    ----------
+    tasks : iterable of tuple
+        Tasks ``(run_id, function, params, seed)`` as :func:`execute` takes them.
+
+    Yields
+    ------
+    tuple or Lost
+        ``(run_id, record)`` from :func:`execute` for each run, in the order the runs
+        finish.
+    """
     for task in tasks:
         yield execute(task)
 
@@ -61,6 +87,19 @@ def joblib_processes(tasks, jobs: int):
 
     A worker that dies ends the whole batch (joblib cannot recover it): the runs still
     in flight are yielded as :class:`Lost` and can be done later with ``--resume``.
+
+    Parameters
+    ----------
+    tasks : iterable of tuple
+        Tasks ``(run_id, function, params, seed)`` as :func:`execute` takes them.
+    jobs : int
+        Number of worker processes (joblib's ``n_jobs``).
+
+    Yields
+    ------
+    tuple or Lost
+        ``(run_id, record)`` from :func:`execute` for each run, in the order the runs
+        finish; after a worker died, a :class:`Lost` for each run not yet done.
     """
     from joblib import Parallel, delayed
     from joblib.externals.loky.process_executor import TerminatedWorkerError
@@ -86,6 +125,21 @@ def dask_cluster(tasks, client, window: int | None = None):
     flight; each is submitted under the key ``riemlin-<run_id>``, so the scheduler never
     holds two copies of a run. Tasks of a worker that dies are rescheduled by Dask; one
     that keeps killing workers (``KilledWorker``) is yielded as :class:`Lost`.
+
+    Parameters
+    ----------
+    tasks : iterable of tuple
+        Tasks ``(run_id, function, params, seed)`` as :func:`execute` takes them.
+    client : distributed.Client
+        A client connected to the cluster.
+    window : int, optional
+        Most tasks in flight at once.
+
+    Yields
+    ------
+    tuple or Lost
+        ``(run_id, record)`` from :func:`execute` for each run, in the order the runs
+        finish; a :class:`Lost` for a run the cluster could not complete.
     """
     from distributed import as_completed
 

@@ -60,7 +60,28 @@ class Param:
     doc: str = ""
 
     def check(self, value, where: str):
-        """Return ``value`` converted to :attr:`type`; raise naming ``where`` otherwise."""
+        """Return ``value`` converted to :attr:`type`; raise naming ``where`` otherwise.
+
+        Parameters
+        ----------
+        value : object
+            The value a sweep gives the parameter.
+        where : str
+            How the messages name it, e.g. ``"grid.step"``.
+
+        Returns
+        -------
+        object
+            ``value`` as :attr:`type` (an int given for a float becomes a float).
+
+        Raises
+        ------
+        TypeError
+            If ``value`` is not of :attr:`type` (bools are not numbers here).
+        ValueError
+            If a float is not finite, a number is below :attr:`minimum`, or a value is
+            not among :attr:`choices`.
+        """
         kind = self.type.__name__
         if self.type is float:
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -125,6 +146,7 @@ def register_kind(kind: RunKind) -> RunKind:
     Parameters
     ----------
     kind : RunKind
+        The kind to register under ``kind.name``.
 
     Returns
     -------
@@ -133,6 +155,8 @@ def register_kind(kind: RunKind) -> RunKind:
 
     Raises
     ------
+    TypeError
+        If ``kind`` is not a RunKind.
     ValueError
         If the name is taken, a draw is not a parameter, or a record is a reserved column.
     """
@@ -205,12 +229,16 @@ def draw_problem(p: Mapping, seed: np.random.SeedSequence):
     p : mapping
         Parameters ``m, n, k, depth, hidden, samples, scale``.
     seed : numpy.random.SeedSequence
+        The run's seed, from the parameters of :attr:`RunKind.draws` and the replicate.
 
     Returns
     -------
     loss : RegressionLoss
+        :math:`\tfrac12\|W X - Y\|_F^2` with the drawn data.
     W0 : ndarray, shape (m, n)
+        The rank-``k`` start.
     layers : list of ndarray
+        Balanced layers ``[W_1, ..., W_N]`` whose product is ``W0``.
     """
     from riemlin.losses import random_regression
     from riemlin.networks.balance import balanced_factors

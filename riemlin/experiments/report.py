@@ -90,6 +90,7 @@ def summarize(results) -> str:
     Parameters
     ----------
     results : Results or path-like
+        A table from :func:`read_results`, or the path of a results file to read.
 
     Returns
     -------

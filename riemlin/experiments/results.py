@@ -69,7 +69,9 @@ class Results:
     Attributes
     ----------
     path : pathlib.Path
+        The file read.
     columns : tuple of str
+        The header, in file order.
     rows : list of dict
         The records as strings, in file order.
     """
@@ -84,7 +86,24 @@ class Results:
         return {r["run_id"] for r in self.rows}
 
     def column(self, name: str) -> np.ndarray:
-        """One column as a float array when every entry parses as a number, else strings."""
+        """One column as a float array when every entry parses as a number, else strings.
+
+        Parameters
+        ----------
+        name : str
+            A name in :attr:`columns`.
+
+        Returns
+        -------
+        ndarray
+            One entry per row: ``float`` (empty entries as ``nan``) when all parse as
+            numbers, otherwise the strings in an ``object`` array.
+
+        Raises
+        ------
+        KeyError
+            If the table has no column ``name``.
+        """
         if name not in self.columns:
             raise KeyError(f"no column {name!r} in {self.path} (columns: {self.columns})")
         values = [r[name] for r in self.rows]
@@ -100,6 +119,7 @@ def read_results(path, columns=None) -> Results:
     Parameters
     ----------
     path : str or path-like
+        The results file (CSV written by :func:`riemlin.experiments.run_sweep`).
     columns : sequence of str, optional
         The header the file must have (a sweep's :attr:`Sweep.columns`); any header with
         riemlin's fixed columns when omitted.
@@ -107,6 +127,7 @@ def read_results(path, columns=None) -> Results:
     Returns
     -------
     Results
+        The path, the header and the records (as strings), validated line by line.
 
     Raises
     ------

@@ -37,6 +37,7 @@ class SweepSummary:
     seconds : float
         Wall-clock time of this call.
     backend : str
+        The back end that ran them: ``"serial"``, ``"joblib"`` or ``"dask"``.
     """
 
     results: Path
@@ -59,7 +60,14 @@ class SweepSummary:
         return self.recorded / self.seconds if self.seconds > 0 else float("nan")
 
     def text(self) -> str:
-        """One line for the terminal."""
+        """One line for the terminal.
+
+        Returns
+        -------
+        str
+            Runs recorded and failed, time, back end and throughput, runs skipped and
+            lost, and whether the sweep is complete.
+        """
         line = (
             f"{self.recorded} runs recorded ({self.failures} failures) in {self.seconds:.1f} s "
             f"with {self.backend} ({self.runs_per_second:.2f} runs/s); {self.skipped} were "
@@ -146,7 +154,7 @@ def run_sweep(
     backend : {"serial", "joblib", "dask"}
         Where the runs execute (the driver writes in every case).
     jobs : int, optional
-        joblib worker processes (default: all cores; ``-1`` too).
+        Number of joblib worker processes (default: all cores; ``-1`` too).
     scheduler : str, optional
         Address of a running Dask scheduler (``backend="dask"``).
     local_cluster : int, optional
@@ -162,6 +170,8 @@ def run_sweep(
     Returns
     -------
     SweepSummary
+        Counts of runs skipped, recorded, failed and lost, the time taken and the back
+        end.
 
     Raises
     ------

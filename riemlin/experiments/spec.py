@@ -115,6 +115,7 @@ class Sweep:
     Attributes
     ----------
     name : str
+        The sweep's name (recorded in every row of its results).
     kinds : tuple of str
         The run kinds; each grid point and replicate runs once per kind.
     seeds : int
@@ -128,6 +129,7 @@ class Sweep:
     record : tuple of str
         The measured quantities written to the results.
     description : str
+        Free text from the declaration.
     source : str
         Where the declaration came from (a path, or ``"<dict>"``).
     """
@@ -160,7 +162,14 @@ class Sweep:
         return points * self.seeds * len(self.kinds)
 
     def runs(self) -> list[Run]:
-        """Every run, replicate by replicate (an interrupted sweep covers the grid evenly)."""
+        """Every run, replicate by replicate (an interrupted sweep covers the grid evenly).
+
+        Returns
+        -------
+        list of Run
+            For each replicate, each grid point (Cartesian product in declaration order)
+            and each kind, one run with its parameters and seed.
+        """
         names = list(self.grid)
         out = []
         for replicate in range(self.seeds):
@@ -217,6 +226,7 @@ def load_sweep(source) -> Sweep:
     Returns
     -------
     Sweep
+        The checked declaration: kinds, seeds, fixed parameters, grid and records.
 
     Raises
     ------

@@ -4,8 +4,10 @@ Bottom layer of riemlin: the metric in SVD coordinates (:mod:`~riemlin.geometry.
 its Hessian and Levi-Civita connection (:mod:`~riemlin.geometry.hessian`), derivatives of
 costs written on the SVD factors (:mod:`~riemlin.geometry.parametrization`), products with
 dense, sparse and low-rank ambient matrices (:mod:`~riemlin.geometry.ambient`), the
-pymanopt manifold (:mod:`~riemlin.geometry.manifold`) and pymanopt problems from costs on
-the matrix (:mod:`~riemlin.geometry.problem`). Nothing here knows about layers.
+pymanopt manifold (:mod:`~riemlin.geometry.manifold`), its geodesics, exponential and
+logarithm, parallel transport and curvature (:mod:`~riemlin.geometry.geodesics`) and
+pymanopt problems from costs on the matrix (:mod:`~riemlin.geometry.problem`). Nothing
+here knows about layers.
 """
 
 from riemlin.geometry.manifold import (

@@ -29,10 +29,20 @@ __all__ = [
 
 
 def is_triple(x) -> bool:
-    """Whether ``x`` is a triple ``(U, S, V)`` or ``(u, s, vt)``.
+    r"""Whether ``x`` is a triple ``(U, S, V)`` or ``(u, s, vt)``.
 
     A tuple of three entries, or a list of three whose first entry is not 1-D: a list of
     three 1-D rows is a nested-list ``3 x n`` matrix, not a triple.
+
+    Parameters
+    ----------
+    x : object
+        Anything: an ambient matrix, a point of :math:`\mathcal M_k`, a nested list.
+
+    Returns
+    -------
+    bool
+        ``True`` if ``x`` is read as a triple of factors rather than as one matrix.
     """
     if isinstance(x, tuple):
         return len(x) == 3
@@ -45,7 +55,19 @@ def is_triple(x) -> bool:
 
 
 def is_low_rank(G) -> bool:
-    """Whether ``G`` is a low-rank triple ``(U, S, V)`` (see :func:`is_triple`)."""
+    """Whether ``G`` is a low-rank triple ``(U, S, V)`` (see :func:`is_triple`).
+
+    Parameters
+    ----------
+    G : ndarray, sparse matrix or tuple
+        An ambient ``m x n`` matrix in any of the accepted forms.
+
+    Returns
+    -------
+    bool
+        ``True`` if ``G`` is a triple with ``G = U @ S @ V.T``, ``False`` for a dense or
+        sparse matrix.
+    """
     return is_triple(G)
 
 
@@ -60,7 +82,23 @@ def _factors(G):
 
 
 def ambient_matmul(G, B: np.ndarray) -> np.ndarray:
-    """``G @ B`` for a dense, sparse or low-rank ``G`` (``B`` is ``n x r``)."""
+    """``G @ B`` for a dense, sparse or low-rank ``G``.
+
+    A low-rank ``G = U S V^T`` of inner dimension ``q`` is applied as ``U (S (V^T B))``
+    in :math:`O((m + n) q r)` operations, without forming ``G``.
+
+    Parameters
+    ----------
+    G : ndarray, sparse matrix or tuple
+        The ``m x n`` ambient matrix: dense, ``scipy.sparse``, or a triple ``(U, S, V)``.
+    B : ndarray
+        Thin matrix, ``(n, r)``.
+
+    Returns
+    -------
+    ndarray
+        ``G @ B``, shape ``(m, r)``.
+    """
     if is_low_rank(G):
         U, S, V = _factors(G)
         return U @ (_middle(S) @ (V.T @ B))
@@ -68,7 +106,22 @@ def ambient_matmul(G, B: np.ndarray) -> np.ndarray:
 
 
 def ambient_rmatmul(G, A: np.ndarray) -> np.ndarray:
-    """``G.T @ A`` for a dense, sparse or low-rank ``G`` (``A`` is ``m x r``)."""
+    """``G.T @ A`` for a dense, sparse or low-rank ``G``.
+
+    A low-rank ``G = U S V^T`` is applied as ``V (S^T (U^T A))``, without forming ``G``.
+
+    Parameters
+    ----------
+    G : ndarray, sparse matrix or tuple
+        The ``m x n`` ambient matrix: dense, ``scipy.sparse``, or a triple ``(U, S, V)``.
+    A : ndarray
+        Thin matrix, ``(m, r)``.
+
+    Returns
+    -------
+    ndarray
+        ``G.T @ A``, shape ``(n, r)``.
+    """
     if is_low_rank(G):
         U, S, V = _factors(G)
         return V @ (_middle(S).T @ (U.T @ A))
@@ -76,7 +129,19 @@ def ambient_rmatmul(G, A: np.ndarray) -> np.ndarray:
 
 
 def ambient_to_dense(G) -> np.ndarray:
-    """The ``m x n`` array of ``G`` (for tests and small problems only)."""
+    """The ``m x n`` array of ``G`` (for tests and small problems only).
+
+    Parameters
+    ----------
+    G : ndarray, sparse matrix or tuple
+        The ambient matrix: dense, ``scipy.sparse``, or a triple ``(U, S, V)`` whose ``S``
+        is a square matrix or a 1-D diagonal.
+
+    Returns
+    -------
+    ndarray
+        The dense ``(m, n)`` matrix (``U @ S @ V.T`` for a triple).
+    """
     if is_low_rank(G):
         U, S, V = _factors(G)
         return U @ _middle(S) @ V.T
@@ -91,14 +156,30 @@ def ambient_shape(G, name: str = "G", *, finite: bool = True) -> tuple[int, int]
     The factors of a low-rank triple may be nested lists (they are read by numpy); a
     dense matrix must be an ndarray.
 
+    Parameters
+    ----------
+    G : ndarray, sparse matrix or tuple
+        The ambient matrix: a dense 2-D ndarray, a ``scipy.sparse`` matrix or array, or a
+        triple ``(U, S, V)`` with ``U`` ``(m, r)``, ``V`` ``(n, r)`` and ``S`` ``(r, r)``
+        or a 1-D diagonal of length ``r``.
+    name : str, default "G"
+        Name of the argument in error messages.
+    finite : bool, default True
+        Whether non-finite entries (``nan``, ``inf``) are refused.
+
+    Returns
+    -------
+    tuple of int
+        ``(m, n)``, the shape of the matrix ``G`` stands for.
+
     Raises
     ------
     TypeError
         If ``G`` is none of the accepted forms (a nested list of three rows, which is
         not a triple, included), or holds complex, boolean or non-numeric data.
     ValueError
-        If the factors of a low-rank triple do not chain, or ``G`` is not 2-D, or its
-        entries are not finite (unless ``finite=False``).
+        If the factors of a low-rank triple do not chain, or ``G`` is not 2-D, or is empty,
+        or its entries are not finite (unless ``finite=False``).
     """
     if is_low_rank(G):
         try:

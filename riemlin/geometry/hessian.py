@@ -117,14 +117,18 @@ def power_divided_differences(q: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     Returns
     -------
     E : ndarray, shape (k, k)
+        First divided differences :math:`h_{n-1}(q_a, q_b)`, symmetric; on the diagonal
+        the derivative :math:`n q_a^{n-1}`.
     T : ndarray, shape (k, k, k)
+        Second divided differences :math:`h_{n-2}(q_a, q_b, q_c)`, symmetric in its three
+        indices.
 
     Examples
     --------
     >>> E, T = power_divided_differences(np.array([2.0, 1.0]), 3)
-    >>> E[0, 1]  # (8 - 1) / (2 - 1)
+    >>> float(E[0, 1])  # (8 - 1) / (2 - 1)
     7.0
-    >>> T[0, 0, 1]  # h_1(2, 2, 1)
+    >>> float(T[0, 0, 1])  # h_1(2, 2, 1)
     5.0
     """
     q = np.asarray(q, dtype=float)
@@ -170,6 +174,8 @@ def hessian_weights(s: np.ndarray, depth: int) -> HessianWeights:
     Returns
     -------
     HessianWeights
+        ``T`` of shape ``(k, k, k)`` and ``F`` of shape ``(k, k)``, each with the factor
+        :math:`s_c` folded in (see :class:`HessianWeights`).
     """
     s = np.asarray(s, dtype=float)
     k = s.size
@@ -196,6 +202,30 @@ def embedded_hessian(u, s, vt, GVp, GtUp, HV, HtU):
     with ``GVp = G Vp``, ``GtUp = G^T Up``, ``HV = H v``, ``HtU = H^T u`` and
     :math:`H = D(\nabla f)(W)[\xi]` (Absil, Mahony, Trumpf, "An extrinsic look at the
     Riemannian Hessian", 2013; Manopt's ``fixedrankembeddedfactory``).
+
+    Parameters
+    ----------
+    u : ndarray, shape (m, k)
+        Left singular vectors of ``W`` (orthonormal columns).
+    s : ndarray, shape (k,)
+        Positive singular values of ``W``.
+    vt : ndarray, shape (k, n)
+        Right singular vectors of ``W`` (orthonormal rows).
+    GVp : ndarray, shape (m, k)
+        :math:`G V_p`: the Euclidean gradient :math:`G` times the ``Vp`` part of the
+        direction :math:`\xi = (U_p, M, V_p)`.
+    GtUp : ndarray, shape (n, k)
+        :math:`G^\top U_p`.
+    HV : ndarray, shape (m, k)
+        :math:`H v`, the Euclidean Hessian-vector product times ``v``.
+    HtU : ndarray, shape (n, k)
+        :math:`H^\top u`.
+
+    Returns
+    -------
+    tuple of ndarray
+        The tangent vector ``(Up, M, Vp)`` of :math:`\operatorname{Hess}^e f(W)[\xi]`,
+        shapes ``(m, k)``, ``(k, k)``, ``(n, k)``.
     """
     v = vt.T
     M = u.T @ HV
@@ -211,18 +241,25 @@ def connection_term(u, vt, weights: HessianWeights, z, GV, GtU):
 
     Parameters
     ----------
-    u, vt : ndarray
-        Singular vectors of ``W``.
+    u : ndarray, shape (m, k)
+        Left singular vectors of ``W``.
+    vt : ndarray, shape (k, n)
+        Right singular vectors of ``W``.
     weights : HessianWeights
-        From :func:`hessian_weights`.
+        The tables at ``W``, from :func:`hessian_weights`.
     z : tuple (Up, M, Vp)
-        :math:`\mathcal A_W^{-1}\xi`.
-    GV, GtU : ndarray
-        :math:`G v` (``m x k``) and :math:`G^\top u` (``n x k``).
+        :math:`\mathcal A_W^{-1}\xi` in tangent coordinates, shapes ``(m, k)``,
+        ``(k, k)``, ``(n, k)``.
+    GV : ndarray, shape (m, k)
+        :math:`G v`, the Euclidean gradient times ``v``.
+    GtU : ndarray, shape (n, k)
+        :math:`G^\top u`.
 
     Returns
     -------
     tuple (Up, M, Vp)
+        :math:`\Gamma_W(\xi; G)` as a tangent vector at ``W``, shapes ``(m, k)``,
+        ``(k, k)``, ``(n, k)``; zero at depth 1.
     """
     T, F = weights
     Uz, Mz, Vz = z
@@ -241,9 +278,9 @@ def connection_term(u, vt, weights: HessianWeights, z, GV, GtU):
 
 
 def connection_difference(weights: HessianWeights, z, w):
-    r"""Difference :math:`C(\xi, \eta)` of the Levi-Civita connections of ``g`` and of the
-    embedded metric on :math:`\mathcal M_k`.
+    r"""Difference :math:`C(\xi, \eta)` of the Levi-Civita connections of ``g`` and ``e``.
 
+    Here ``e`` is the embedded (Frobenius) metric on :math:`\mathcal M_k`:
     :math:`\nabla^g_\xi Y = \nabla^e_\xi Y + C(\xi, Y)`, symmetric and bilinear; with
     :math:`z = \mathcal A_W^{-1}\xi`, :math:`w = \mathcal A_W^{-1}\eta`,
 
@@ -259,12 +296,16 @@ def connection_difference(weights: HessianWeights, z, w):
     Parameters
     ----------
     weights : HessianWeights
+        The tables at ``W``, from :func:`hessian_weights`.
     z, w : tuple (Up, M, Vp)
-        :math:`\mathcal A_W^{-1}\xi` and :math:`\mathcal A_W^{-1}\eta`.
+        :math:`\mathcal A_W^{-1}\xi` and :math:`\mathcal A_W^{-1}\eta` in tangent
+        coordinates, shapes ``(m, k)``, ``(k, k)``, ``(n, k)``.
 
     Returns
     -------
     tuple (Up, M, Vp)
+        :math:`C(\xi, \eta)` as a tangent vector at ``W`` (symmetric in ``z`` and ``w``);
+        zero at depth 1, where ``g`` is the embedded metric.
     """
     T, F = weights
     Uz, Mz, Vz = z

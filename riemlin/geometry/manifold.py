@@ -22,6 +22,7 @@ from riemlin._validation import (
     check_shape,
     numerical_rank,
 )
+from riemlin.geometry import geodesics as _geodesics
 from riemlin.geometry import hessian as _hessian
 from riemlin.geometry import metric as _metric
 from riemlin.geometry import parametrization as _param
@@ -95,6 +96,15 @@ class FixedRankDeepLinear(Manifold):
         retraction that is second order for ``g`` (its curves have zero covariant
         acceleration at ``t = 0``), at an extra :math:`O((m+n)k^2 + k^3)` per call.
         Both coincide at ``depth = 1``.
+
+    Raises
+    ------
+    TypeError
+        If ``m``, ``n``, ``k`` or ``depth`` is not an int, or ``rng`` is not a valid
+        source of randomness.
+    ValueError
+        If ``m``, ``n``, ``k`` or ``depth`` is below 1, ``k > min(m, n)``, or
+        ``retraction`` is not ``"svd"`` or ``"second_order"``.
 
     Notes
     -----
@@ -284,6 +294,26 @@ class FixedRankDeepLinear(Manifold):
 
         ``(Up, M, Vp) -> (Up diag(c), K * M, Vp diag(c))``; see
         :func:`riemlin.geometry.metric.apply_metric` for the formula.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            Tangent vector ``(Up, M, Vp)`` at ``point``.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            :math:`\mathcal A_W(\xi)`, a tangent vector at ``point``.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or ``tangent_vector`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
@@ -296,6 +326,26 @@ class FixedRankDeepLinear(Manifold):
 
         ``(Up, M, Vp) -> (Up diag(c)^{-1}, M / K, Vp diag(c)^{-1})``; see
         :func:`riemlin.geometry.metric.apply_metric_inverse`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            Tangent vector ``(Up, M, Vp)`` at ``point``.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            :math:`\mathcal A_W^{-1}(\xi)`, a tangent vector at ``point``.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or ``tangent_vector`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
         """
         self._check_point(point)
         self._check_tangent(tangent_vector)
@@ -307,6 +357,26 @@ class FixedRankDeepLinear(Manifold):
         r"""The metric :math:`g_W(\xi, \eta) = \langle \mathcal A_W^{-1}\xi, \eta\rangle_F`.
 
         See :func:`riemlin.geometry.metric.metric_inner` for the formula in SVD coordinates.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector_a, tangent_vector_b : FixedRankTangentVector
+            Tangent vectors :math:`\xi`, :math:`\eta` at ``point``.
+
+        Returns
+        -------
+        float
+            :math:`g_W(\xi, \eta)`, symmetric in the two vectors.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or a tangent vector is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
         """
         self._check_point(point)
         self._check_tangent(tangent_vector_a, "tangent_vector_a")
@@ -324,7 +394,28 @@ class FixedRankDeepLinear(Manifold):
         return value
 
     def norm(self, point, tangent_vector) -> float:
-        r"""The norm :math:`\sqrt{g_W(\xi, \xi)}`."""
+        r"""The norm :math:`\sqrt{g_W(\xi, \xi)}`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            Tangent vector ``(Up, M, Vp)`` at ``point``.
+
+        Returns
+        -------
+        float
+            :math:`\|\xi\|_g \ge 0`.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or ``tangent_vector`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
+        """
         return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
 
     # ------------------------------------------------------------------ tangent space
@@ -335,6 +426,28 @@ class FixedRankDeepLinear(Manifold):
         ``Z v`` and ``Z^T u`` are formed, so ``vector`` may be a dense ``(m, n)`` array,
         a ``scipy.sparse`` matrix or a low-rank triple ``(U, S, V)`` with
         ``Z = U @ S @ V.T``; it is never densified.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        vector : ndarray, sparse matrix or tuple (U, S, V)
+            The ambient ``m x n`` matrix ``Z``.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            :math:`P_{T_W} Z`, orthogonal for the Frobenius inner product at every depth (not
+            for ``g`` when ``depth > 1``).
+
+        Raises
+        ------
+        TypeError
+            If ``point`` is not a triple of real arrays or ``vector`` is none of the accepted
+            forms.
+        ValueError
+            If ``vector`` is not ``m x n`` or has non-finite entries, or ``point`` is not a
+            point of this manifold.
         """
         self._check_point(point)
         self._check_ambient(vector, "vector")
@@ -352,7 +465,29 @@ class FixedRankDeepLinear(Manifold):
         return FixedRankTangentVector(*_tangent.project(point, vector))
 
     def to_tangent_space(self, point, vector) -> FixedRankTangentVector:
-        """Re-impose ``u^T Up = 0`` and ``vt Vp = 0`` on a near-tangent ``(Up, M, Vp)``."""
+        """Re-impose ``u^T Up = 0`` and ``vt Vp = 0`` on a near-tangent ``(Up, M, Vp)``.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        vector : FixedRankTangentVector
+            A triple ``(Up, M, Vp)`` of shapes ``(m, k)``, ``(k, k)``, ``(n, k)``, e.g. a
+            tangent vector carried over from a nearby point.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            ``(Up - u u^T Up, M, Vp - v v^T Vp)``, tangent at ``point``.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or ``vector`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
+        """
         self._check_point(point)
         self._check_tangent(vector, "vector", scan=True)
         return FixedRankTangentVector(*_tangent.to_tangent_space(point, vector))
@@ -379,6 +514,20 @@ class FixedRankDeepLinear(Manifold):
         pymanopt's ``Product`` (2.2.1) does not call its factors' ``embedding``; for
         autodiff Hessians on a product, use a ``Product`` subclass whose ``embedding``
         returns ``[f.embedding(p, v) for f, p, v in zip(self.manifolds, point, xi)]``.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt`` (not checked here).
+        tangent_vector : FixedRankTangentVector
+            Tangent vector ``(Up, M, Vp)`` at ``point``.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``(du, ds, dvt)`` of shapes ``(m, k)``, ``(k,)``, ``(k, n)``, with
+            ``du diag(s) vt + u diag(ds) vt + u diag(s) dvt`` equal to the ambient
+            matrix of ``xi``.
         """
         u, s, vt = point
         return _param.svd_derivative(u, s, vt, tangent_vector, _param.resolvable_pairs(s))
@@ -395,25 +544,68 @@ class FixedRankDeepLinear(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
         tangent_vector : FixedRankTangentVector
+            Tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
         tuple of ndarray
-            ``(U, S, V)``.
+            ``(U, S, V)`` of shapes ``(m, 2k)``, ``(2k, 2k)``, ``(n, 2k)``.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or ``tangent_vector`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
         return _tangent.tangent_low_rank(point, tangent_vector)
 
     def tangent_to_matrix(self, point, tangent_vector) -> np.ndarray:
-        """The dense ``m x n`` matrix ``u M vt + Up vt + u Vp^T`` of a tangent vector."""
+        r"""The dense ``m x n`` matrix ``u M vt + Up vt + u Vp^T`` of a tangent vector.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            Tangent vector ``(Up, M, Vp)`` at ``point``.
+
+        Returns
+        -------
+        ndarray, shape (m, n)
+            The ambient matrix :math:`\xi` (costs ``m n`` floats; see
+            :meth:`tangent_to_low_rank` for the factored form).
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or ``tangent_vector`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
+        """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
         return _tangent.tangent_matrix(point, tangent_vector)
 
     def zero_vector(self, point) -> FixedRankTangentVector:
-        """The zero tangent vector."""
+        """The zero tangent vector.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point (only its manifold's sizes matter; not checked).
+
+        Returns
+        -------
+        FixedRankTangentVector
+            Zero arrays of shapes ``(m, k)``, ``(k, k)``, ``(n, k)``.
+        """
         return FixedRankTangentVector(
             np.zeros((self._m, self._k)),
             np.zeros((self._k, self._k)),
@@ -443,12 +635,15 @@ class FixedRankDeepLinear(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
         euclidean_gradient : tuple of ndarray
             ``(du, ds, dvt)`` of shapes ``(m, k)``, ``(k,)``, ``(k, n)``.
 
         Returns
         -------
         FixedRankTangentVector
+            :math:`\operatorname{grad}^g f(W) = \mathcal A_W(P_T \nabla F)`, which
+            satisfies :math:`g_W(\operatorname{grad}^g f, \xi) = Df(W)[\xi]`.
 
         Raises
         ------
@@ -481,6 +676,15 @@ class FixedRankDeepLinear(Manifold):
         FixedRankTangentVector
             :math:`\operatorname{grad}^g f(W)`, which satisfies
             :math:`g_W(\operatorname{grad}^g f, \xi) = \langle G, \xi\rangle_F`.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` is not a triple of real arrays or ``G`` is none of the accepted
+            forms.
+        ValueError
+            If ``G`` is not ``m x n`` or has non-finite entries, or ``point`` is not a
+            point of this manifold.
         """
         self._check_point(point)
         self._check_ambient(G, "G")
@@ -522,6 +726,9 @@ class FixedRankDeepLinear(Manifold):
 
         Raises
         ------
+        TypeError
+            If ``point`` or ``xi`` is not a triple of real arrays, or ``G`` or ``H_xi`` is
+            none of the accepted ambient forms.
         ValueError
             If a shape is wrong or an input is not finite.
         """
@@ -588,11 +795,14 @@ class FixedRankDeepLinear(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
         euclidean_gradient : tuple of ndarray
-            ``(du, ds, dvt)``.
+            ``(du, ds, dvt)``, shapes ``(m, k)``, ``(k,)``, ``(k, n)``.
         euclidean_hessian : tuple of ndarray
-            The Hessian-vector product along ``embedding(point, tangent_vector)``.
+            The Hessian-vector product along ``embedding(point, tangent_vector)``, same
+            shapes.
         tangent_vector : FixedRankTangentVector
+            The direction :math:`\xi` at ``point``.
 
         Returns
         -------
@@ -658,8 +868,29 @@ class FixedRankDeepLinear(Manifold):
         connections of ``g`` and of the embedded metric on :math:`\mathcal M_k` (zero
         at ``depth=1``); a curve is a ``g``-geodesic iff the tangential part of its
         acceleration equals :math:`-C(\dot W, \dot W)`. See
-        :func:`riemlin.geometry.hessian.connection_difference`. ``tangent_vector_b`` defaults to
-        ``tangent_vector_a``.
+        :func:`riemlin.geometry.hessian.connection_difference`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector_a : FixedRankTangentVector
+            :math:`\xi`, tangent at ``point``.
+        tangent_vector_b : FixedRankTangentVector, optional
+            :math:`\eta`, tangent at ``point``; defaults to ``tangent_vector_a``.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            :math:`C(\xi, \eta)`, tangent at ``point``.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` or a tangent vector is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
         """
         self._check_point(point)
         self._check_tangent(tangent_vector_a, "tangent_vector_a", scan=True)
@@ -685,10 +916,26 @@ class FixedRankDeepLinear(Manifold):
         :math:`-C(\xi,\xi)` at ``t = 0``, i.e. zero ``g``-covariant acceleration, so the
         retraction is second order for ``g``.
 
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            Tangent vector ``(Up, M, Vp)`` at ``point``.
+
+        Returns
+        -------
+        FixedRankPoint
+            The new point ``(u, s, vt)``, singular values in decreasing order.
+
         Raises
         ------
+        TypeError
+            If ``point`` or ``tangent_vector`` is not a triple of real arrays.
         ValueError
-            If ``W + xi`` has numerical rank below ``k`` (the step leaves the manifold).
+            If ``W + xi`` has numerical rank below ``k`` (the step leaves the manifold), a
+            shape is wrong, an entry is not finite, or ``point`` is not a point of this
+            manifold.
         """
         self._check_point(point)
         self._check_tangent(tangent_vector, scan=True)
@@ -698,10 +945,33 @@ class FixedRankDeepLinear(Manifold):
         return FixedRankPoint(*_tangent.metric_projection(point, tangent_vector))
 
     def transport(self, point_a, point_b, tangent_vector_a) -> FixedRankTangentVector:
-        """Vector transport by Frobenius projection onto the tangent space at ``point_b``.
+        r"""Vector transport by Frobenius projection onto the tangent space at ``point_b``.
 
-        A valid vector transport for any metric on :math:`\\mathcal M_k` (smooth, linear,
+        A valid vector transport for any metric on :math:`\mathcal M_k` (smooth, linear,
         identity when ``point_a == point_b``); Absil, Mahony, Sepulchre 2008, Sec. 8.1.3.
+
+        Parameters
+        ----------
+        point_a : FixedRankPoint
+            The point the vector is tangent to.
+        point_b : FixedRankPoint
+            The point to carry it to.
+        tangent_vector_a : FixedRankTangentVector
+            Tangent vector at ``point_a``.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            The Frobenius projection of the ambient matrix of ``tangent_vector_a`` onto
+            :math:`T_{W_b}\mathcal M_k`.
+
+        Raises
+        ------
+        TypeError
+            If a point or ``tangent_vector_a`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite, or a point is not a point of this
+            manifold.
         """
         self._check_point(point_a, "point_a")
         self._check_point(point_b, "point_b")
@@ -721,6 +991,19 @@ class FixedRankDeepLinear(Manifold):
             ``[spread**-0.5, spread**0.5]`` (so they stay away from zero, unlike
             pymanopt's ``U(0, 1)``), sorted in decreasing order. ``spread=1`` gives all
             singular values equal to one.
+
+        Returns
+        -------
+        FixedRankPoint
+            ``(u, s, vt)`` with ``u``, ``v`` Haar-distributed (:func:`random_frame`) and ``s``
+            decreasing.
+
+        Raises
+        ------
+        TypeError
+            If ``rng`` is not None, an int, a SeedSequence or a Generator.
+        ValueError
+            If ``spread`` is not a finite number ``>= 1`` or ``rng`` is a negative seed.
         """
         gen = self._rng if rng is None else as_generator(rng)
         spread = float(spread)
@@ -733,7 +1016,29 @@ class FixedRankDeepLinear(Manifold):
         return FixedRankPoint(u, s, v.T)
 
     def random_tangent_vector(self, point, rng=None) -> FixedRankTangentVector:
-        """A random tangent vector of unit ``g``-norm (Gaussian coordinates, projected)."""
+        r"""A random tangent vector of unit ``g``-norm (Gaussian coordinates, projected).
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        rng : None, int, SeedSequence or Generator, optional
+            Source of randomness; defaults to the manifold's own generator.
+
+        Returns
+        -------
+        FixedRankTangentVector
+            ``(Up, M, Vp)`` with standard normal ``M`` and the normal parts of standard normal
+            ``Up``, ``Vp``, scaled to :math:`\|\xi\|_g = 1`.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` is not a triple of real arrays or ``rng`` is not a valid source of
+            randomness.
+        ValueError
+            If ``point`` is not a point of this manifold or ``rng`` is a negative seed.
+        """
         self._check_point(point)
         gen = self._rng if rng is None else as_generator(rng)
         u, _, vt = point
@@ -747,8 +1052,21 @@ class FixedRankDeepLinear(Manifold):
     def point_from_matrix(self, W) -> FixedRankPoint:
         """The point ``(u, s, vt)`` of a rank-``k`` matrix, by a thin SVD.
 
+        Parameters
+        ----------
+        W : ndarray or sparse matrix, shape (m, n)
+            A matrix of numerical rank at least ``k``; its best rank-``k`` approximation
+            is returned (exact when the rank is ``k``).
+
+        Returns
+        -------
+        FixedRankPoint
+            The leading ``k`` singular triplets of ``W``, singular values decreasing.
+
         Raises
         ------
+        TypeError
+            If ``W`` is not an array of real numbers.
         ValueError
             If ``W`` has the wrong shape, non-finite entries, or numerical rank below
             ``k`` (``s_k <= max(m, n) * eps * s_1``).
@@ -766,10 +1084,353 @@ class FixedRankDeepLinear(Manifold):
         return FixedRankPoint(u[:, :k], s[:k], vt[:k])
 
     def point_to_matrix(self, point) -> np.ndarray:
-        """The dense ``m x n`` matrix ``u diag(s) vt``."""
+        """The dense ``m x n`` matrix ``u diag(s) vt``.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+
+        Returns
+        -------
+        ndarray, shape (m, n)
+            The matrix ``W``.
+
+        Raises
+        ------
+        TypeError
+            If ``point`` is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite (with ``check_finite``), or the point
+            is not one of this manifold (``s > 0`` and orthonormal ``u``, ``vt`` required).
+        """
         self._check_point(point)
         u, s, vt = point
         return (u * s) @ vt
+
+    # ------------------------------------------------------------------ geometry
+    # Geodesics, exp, log, distance, transport and curvature of (M_k, g); the maths is in
+    # riemlin.geometry.geodesics.
+    def exp(
+        self,
+        point,
+        tangent_vector,
+        *,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+    ) -> FixedRankPoint:
+        r"""Riemannian exponential of ``g``: where the geodesic with this velocity is at ``t = 1``.
+
+        See :func:`riemlin.geometry.geodesics.exp` (the geodesic equation in a factored frame,
+        reduced to ``2k x 2k``; cost :math:`O((m+n)k^2)` plus a small integration). For
+        ``k = 1`` the closed form of the cone :func:`riemlin.geometry.geodesics.rank_one_exp`, which
+        has no integration error and refuses only geodesics through the zero matrix
+        (``rtol`` and ``boundary_tol`` do not apply).
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            The initial velocity ``(Up, M, Vp)`` at ``point``.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+
+        Returns
+        -------
+        FixedRankPoint
+            :math:`\exp_W(\xi)`, of rank ``k``.
+
+        Raises
+        ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
+        ValueError
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
+        riemlin.geometry.geodesics.BoundaryError
+            (a ``ValueError``) If the geodesic reaches the rank-deficient boundary for
+            ``t`` in ``(0, 1]`` (``g`` is incomplete); its ``t`` and ``t_boundary`` say
+            where.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector, scan=True)
+        if self._k == 1:  # a cone: closed form
+            end = _geodesics.rank_one_exp(point, tangent_vector, self._depth)
+        else:
+            end = _geodesics.exp(
+                point, tangent_vector, self._depth, rtol=rtol, boundary_tol=boundary_tol
+            )
+        return FixedRankPoint(*end)
+
+    def geodesic(
+        self,
+        point,
+        tangent_vector,
+        t,
+        *,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+    ):
+        """Points ``exp(point, t * tangent_vector)`` at the times ``t`` (scalar or 1-D array).
+
+        See :func:`riemlin.geometry.geodesics.geodesic` (for ``k = 1`` the closed form
+        :func:`riemlin.geometry.geodesics.rank_one_exp` at each time).
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        tangent_vector : FixedRankTangentVector
+            The velocity at ``t = 0``.
+        t : float or array_like
+            Times, any order and sign.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+
+        Returns
+        -------
+        FixedRankPoint or list of FixedRankPoint
+            One point for a scalar ``t``, else one per time in the order given.
+
+        Raises
+        ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
+        ValueError
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
+        riemlin.geometry.geodesics.BoundaryError
+            (a ``ValueError``) If the geodesic reaches the rank-deficient boundary before
+            the farthest time; its ``t`` and ``t_boundary`` say where.
+        """
+        self._check_point(point)
+        self._check_tangent(tangent_vector, scan=True)
+        if self._k == 1:  # a cone: closed form at each time
+            times = np.asarray(t, dtype=float)
+            if times.ndim > 1 or not np.all(np.isfinite(times)):
+                raise ValueError(f"t must be a finite scalar or 1-D array; got {t!r}")
+            out = [
+                _geodesics.rank_one_exp(point, tangent_vector, self._depth, float(ti))
+                for ti in np.atleast_1d(times)
+            ]
+            out = out[0] if times.ndim == 0 else out
+        else:
+            out = _geodesics.geodesic(
+                point, tangent_vector, self._depth, t, rtol=rtol, boundary_tol=boundary_tol
+            )
+        if isinstance(out, list):
+            return [FixedRankPoint(*p) for p in out]
+        return FixedRankPoint(*out)
+
+    def log(
+        self,
+        point_a,
+        point_b,
+        *,
+        tol: float = _geodesics.LOG_TOL,
+        max_iterations: int = 50,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+        full_output: bool = False,
+    ):
+        r"""Riemannian logarithm: the velocity at ``point_a`` of a geodesic to ``point_b``.
+
+        Shooting by a quasi-Newton method on ``exp`` (:func:`riemlin.geometry.geodesics.log`),
+        to :math:`\|\exp_a(\xi) - b\|_F \le` ``tol`` :math:`\|b\|_F`; for ``k = 1``
+        the closed form :func:`riemlin.geometry.geodesics.rank_one_log` (every pair). With
+        ``full_output=True`` returns the :class:`riemlin.geometry.geodesics.LogResult` (residual,
+        iterations, number of geodesic integrations) instead of the vector.
+
+        Parameters
+        ----------
+        point_a, point_b : FixedRankPoint
+            The two points; the result is a tangent vector at ``point_a``.
+        tol : float, default 1e-11
+            Stop when ``||exp(point_a, xi) - point_b||_F <= tol ||point_b||_F``.
+        max_iterations : int, default 50
+            Accepted quasi-Newton steps before giving up.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+        full_output : bool, default False
+            Return the :class:`riemlin.geometry.geodesics.LogResult` instead of the vector.
+
+        Returns
+        -------
+        FixedRankTangentVector or LogResult
+            The velocity at ``point_a`` of the geodesic that reaches ``point_b`` at
+            ``t = 1`` (with ``full_output``: with the residual, iterations and integrations).
+
+        Raises
+        ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
+        ValueError
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
+            Also if no geodesic is found to ``tol`` (the message says how far it got and
+            why).
+        """
+        self._check_point(point_a, "point_a")
+        self._check_point(point_b, "point_b")
+        if self._k == 1:  # a cone: closed form, defined for every pair of points
+            result = _geodesics.rank_one_log(point_a, point_b, self._depth)
+            xi = FixedRankTangentVector(*result.tangent_vector)
+            return result._replace(tangent_vector=xi) if full_output else xi
+        result = _geodesics.log(
+            point_a,
+            point_b,
+            self._depth,
+            tol=tol,
+            max_iterations=max_iterations,
+            rtol=rtol,
+            boundary_tol=boundary_tol,
+        )
+        xi = FixedRankTangentVector(*result.tangent_vector)
+        return result._replace(tangent_vector=xi) if full_output else xi
+
+    def dist(self, point_a, point_b) -> float:
+        """Riemannian distance ``norm(point_a, log(point_a, point_b))``.
+
+        The length of the geodesic :meth:`log` finds: the distance for points closer than
+        the injectivity radius, an upper bound otherwise (see the geometry chapter).
+
+        Parameters
+        ----------
+        point_a, point_b : FixedRankPoint
+            The two points.
+
+        Returns
+        -------
+        float
+            The ``g``-length of the geodesic from ``point_a`` to ``point_b``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`log`.
+        """
+        return self.norm(point_a, self.log(point_a, point_b))
+
+    def pair_mean(self, point_a, point_b) -> FixedRankPoint:
+        """Midpoint ``exp(point_a, log(point_a, point_b) / 2)`` of the geodesic.
+
+        Parameters
+        ----------
+        point_a, point_b : FixedRankPoint
+            The two points.
+
+        Returns
+        -------
+        FixedRankPoint
+            The point halfway along the geodesic :meth:`log` finds.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`log` and :meth:`exp`.
+        """
+        return self.exp(point_a, 0.5 * self.log(point_a, point_b))
+
+    def parallel_transport(
+        self,
+        point,
+        direction,
+        tangent_vector,
+        *,
+        rtol: float = _geodesics.RTOL,
+        boundary_tol: float = _geodesics.BOUNDARY_TOL,
+    ) -> FixedRankTangentVector:
+        """Parallel transport of ``tangent_vector`` along ``t -> exp(point, t * direction)``.
+
+        From ``t = 0`` to ``t = 1``; the result is a tangent vector at
+        ``exp(point, direction)``, in its coordinates. Linear and isometric for ``g``
+        (to the integration tolerance); see :func:`riemlin.geometry.geodesics.parallel_transport`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        direction : FixedRankTangentVector
+            The velocity of the geodesic at ``point``.
+        tangent_vector : FixedRankTangentVector
+            The vector at ``point`` to transport.
+        rtol : float, default 1e-12
+            Relative tolerance of the geodesic integration (DOP853, on the state scaled so
+            that the largest singular value is one).
+        boundary_tol : float, default 1e-8
+            The geodesic reaches the boundary when ``s_k / max(s_1, s_1(0))`` falls below
+            it (or a singular value passes through zero within a step).
+
+        Returns
+        -------
+        FixedRankTangentVector
+            The transported vector at ``exp(point, direction)``.
+
+        Raises
+        ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays, or a tolerance
+            not a real number.
+        ValueError
+            If a shape is wrong, an entry is not finite, a point is not one of this
+            manifold, or a tolerance is not in ``(0, 1)``.
+        riemlin.geometry.geodesics.BoundaryError
+            (a ``ValueError``) If the geodesic reaches the rank-deficient boundary.
+        """
+        self._check_point(point)
+        self._check_tangent(direction, "direction", scan=True)
+        self._check_tangent(tangent_vector, scan=True)
+        _, (out,) = _geodesics.parallel_transport(
+            point, direction, [tangent_vector], self._depth, rtol=rtol, boundary_tol=boundary_tol
+        )
+        return FixedRankTangentVector(*out)
+
+    def sectional_curvature(self, point, xi, eta) -> float:
+        """Sectional curvature of the plane spanned by ``xi`` and ``eta`` (closed form).
+
+        Gauss formula at depth 1, O'Neill's formula for the balanced layers at depth
+        ``N >= 2``; see :func:`riemlin.geometry.geodesics.sectional_curvature`.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``W = u diag(s) vt``.
+        xi, eta : FixedRankTangentVector
+            Tangent vectors at ``point`` spanning a plane.
+
+        Returns
+        -------
+        float
+            The sectional curvature of the plane.
+
+        Raises
+        ------
+        TypeError
+            If a point or tangent vector is not a triple of real arrays.
+        ValueError
+            If a shape is wrong, an entry is not finite, or ``xi`` and ``eta`` do not span
+            a plane.
+        """
+        self._check_point(point)
+        self._check_tangent(xi, "xi", scan=True)
+        self._check_tangent(eta, "eta", scan=True)
+        return _geodesics.sectional_curvature(point, xi, eta, self._depth)
 
 
 def random_frame(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -782,12 +1443,15 @@ def random_frame(gen: np.random.Generator, n: int, k: int) -> np.ndarray:
     Parameters
     ----------
     gen : numpy.random.Generator
+        Source of randomness (a Generator, not a seed: inner helper).
     n, k : int
         Shape, ``k <= n``.
 
     Returns
     -------
     ndarray, shape (n, k)
+        A sample of the uniform (Haar) distribution on the Stiefel manifold of ``n x k``
+        matrices with orthonormal columns.
     """
     Q, R = np.linalg.qr(gen.standard_normal((n, k)))
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)

@@ -71,6 +71,20 @@ def rational_power(x: np.ndarray, num: int, den: int) -> np.ndarray:
     ``x^{num/den} = 2^q \, 2^{r/den} f^{num/den}``, where ``2^q`` is exact and the two
     remaining powers have arguments of order one, so the result is good to about 3
     ulps for every ``x``.
+
+    Parameters
+    ----------
+    x : ndarray
+        Positive finite numbers, any shape (no check: inner numerical code).
+    num : int
+        Numerator of the exponent (any sign).
+    den : int
+        Denominator of the exponent, positive.
+
+    Returns
+    -------
+    ndarray
+        :math:`x^{num/den}` elementwise, the shape of ``x``.
     """
     f, e = np.frexp(x)
     q, r = np.divmod(e.astype(np.int64) * num, den)
@@ -156,15 +170,20 @@ def scale_columns(A: np.ndarray, c: np.ndarray, *, inverse: bool = False, tiles=
     Parameters
     ----------
     A : ndarray, shape (rows, k)
+        The matrix whose columns are scaled, e.g. ``U_p`` of a tangent vector.
     c : ndarray, shape (k,)
+        The column weights, e.g. :math:`c_a = s_a^{2(N-1)/N}` of :func:`metric_weights`.
     inverse : bool, default False
         Divide by ``c`` instead.
     tiles : dict, optional
-        A cache of tiled weights for this ``c``.
+        A cache of tiled weights for this ``c``, keyed by ``(rows, inverse)``; filled on
+        first use. Without it (or for a non C-contiguous ``A``) ``A`` is scaled by
+        broadcasting.
 
     Returns
     -------
     ndarray, shape (rows, k)
+        ``A * c`` (or ``A / c``), a new array.
     """
     if tiles is None or not A.flags.c_contiguous:
         return A / c if inverse else A * c

@@ -162,7 +162,7 @@ def _skew(A):
 
 
 def coefficients(s, M, resolvable):
-    r"""Coefficients ``X``, ``Y`` of ``du = u X + Up S^{-1}`` and ``dvt = Y vt + S^{-1} Vp^T``.
+    """Coefficients ``X``, ``Y`` of ``du = u X + Up S^{-1}`` and ``dvt = Y vt + S^{-1} Vp^T``.
 
     Resolvable pairs: the derivative of the SVD,
     ``X = sym(M) / (s_b - s_a) + skew(M) / (s_a + s_b)``,
@@ -173,12 +173,18 @@ def coefficients(s, M, resolvable):
     Parameters
     ----------
     s : ndarray, shape (k,)
+        Positive singular values of the point.
     M : ndarray, shape (k, k)
-    resolvable : ndarray of bool
+        The ``M`` block of the tangent vector ``(Up, M, Vp)``.
+    resolvable : ndarray of bool, shape (k, k)
+        The pairs treated as distinct, from :func:`resolvable_pairs`.
 
     Returns
     -------
-    X, Y : ndarray, shape (k, k)
+    X : ndarray, shape (k, k)
+        Coefficient of ``u`` in ``du``, zero diagonal.
+    Y : ndarray, shape (k, k)
+        Coefficient of ``vt`` in ``dvt``, zero diagonal.
     """
     wm, wp = _gap_weights(s, resolvable)
     sig, kap = _sym(M), _skew(M)
@@ -234,12 +240,15 @@ def data_scale(s, d) -> float:
     Parameters
     ----------
     s : ndarray, shape (k,)
+        Positive singular values of the point.
     d : tuple of ndarray
-        ``(du, ds, dvt)``.
+        ``(du, ds, dvt)``, shapes ``(m, k)``, ``(k,)``, ``(k, n)``.
 
     Returns
     -------
     float
+        The largest of the column norms of ``du`` divided by ``s``, the row norms of
+        ``dvt`` divided by ``s`` and the entries of ``|ds|``.
     """
     du, ds, dvt = d
     return float(
@@ -274,6 +283,8 @@ def split_derivatives(u, s, vt, d, resolvable, scale=None) -> ProductSplit:
     Returns
     -------
     ProductSplit
+        ``G0``, ``E``, ``ds``, ``sigma``, ``Up``, ``Vp`` (see :class:`ProductSplit`);
+        ``E`` and ``sigma`` vanish for a cost through the product.
     """
     du, ds, dvt = d
     Du = u.T @ du
@@ -308,14 +319,16 @@ def representer(split: ProductSplit, s, resolvable):
     Parameters
     ----------
     split : ProductSplit
-    s : ndarray
+        The derivative triple split by :func:`split_derivatives`.
+    s : ndarray, shape (k,)
         Singular values.
-    resolvable : ndarray of bool
+    resolvable : ndarray of bool, shape (k, k)
+        The pairs treated as distinct, from :func:`resolvable_pairs`.
 
     Returns
     -------
     tuple of ndarray
-        ``(Up, M, Vp)``.
+        The tangent vector ``(Up, M, Vp)``, shapes ``(m, k)``, ``(k, k)``, ``(n, k)``.
     """
     si, sj = s[:, None], s[None, :]
     wm, wp = _gap_weights(s, resolvable)
@@ -374,15 +387,18 @@ def rest_hessian(split: ProductSplit, s, resolvable, xi):
     Parameters
     ----------
     split : ProductSplit
-        Of the gradient.
-    s : ndarray
-    resolvable : ndarray of bool
+        Of the gradient, from :func:`split_derivatives`.
+    s : ndarray, shape (k,)
+        Positive singular values of the point.
+    resolvable : ndarray of bool, shape (k, k)
+        The pairs treated as distinct, from :func:`resolvable_pairs`.
     xi : tuple (Up, M, Vp)
+        The tangent direction :math:`\xi`, shapes ``(m, k)``, ``(k, k)``, ``(n, k)``.
 
     Returns
     -------
     tuple of ndarray
-        ``(Up, M, Vp)``.
+        The tangent vector ``(Up, M, Vp)`` representing the form in :math:`\eta`.
     """
     Up, M, Vp = xi
     k = s.size

@@ -193,7 +193,7 @@ def _autograd_derivatives(cost):
 
 
 def record_gradient_norms(problem: pymanopt.Problem) -> list:
-    """Record the Riemannian gradient norm at every point where a solver asks for it.
+    r"""Record the Riemannian gradient norm at every point where a solver asks for it.
 
     pymanopt's ``TrustRegions`` keeps no log of its iterates; this wraps the problem's
     Riemannian gradient (in place) so that each evaluation appends
@@ -209,7 +209,13 @@ def record_gradient_norms(problem: pymanopt.Problem) -> list:
     Returns
     -------
     list of float
-        Filled as the solver runs.
+        Filled as the solver runs: one Riemannian gradient norm
+        :math:`\|\operatorname{grad} f(W)\|_{g}` per gradient evaluation.
+
+    Raises
+    ------
+    TypeError
+        If ``problem`` is not a ``pymanopt.Problem``.
 
     Examples
     --------

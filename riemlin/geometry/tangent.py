@@ -40,7 +40,7 @@ def project_products(u, vt, ZV, ZtU):
     Returns
     -------
     tuple of ndarray
-        ``(Up, M, Vp)``.
+        The tangent vector ``(Up, M, Vp)``, shapes ``(m, k)``, ``(k, k)``, ``(n, k)``.
     """
     M = u.T @ ZV
     return ZV - u @ M, M, ZtU - vt.T @ M.T
@@ -55,12 +55,17 @@ def project(point, Z):
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u\,\mathrm{diag}(s)\,v^\top`: ``u`` ``(m, k)`` and ``vt``
+        ``(k, n)`` with orthonormal columns and rows, ``s`` ``(k,)`` positive.
     Z : ndarray, scipy.sparse matrix or tuple (U, S, V)
+        The ambient ``m x n`` matrix: dense, sparse or a low-rank triple
+        ``Z = U @ S @ V.T``.
 
     Returns
     -------
     tuple of ndarray
-        ``(Up, M, Vp)``.
+        The tangent vector ``(Up, M, Vp)`` with ``u^T Up = 0`` and ``v^T Vp = 0``:
+        ``M = u^T Z v``, ``Up = Z v - u M``, ``Vp = Z^T u - v M^T``.
     """
     u, _, vt = point
     return project_products(u, vt, ambient_matmul(Z, vt.T), ambient_rmatmul(Z, u))
@@ -72,7 +77,10 @@ def to_tangent_space(point, xi):
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u\,\mathrm{diag}(s)\,v^\top`: ``u`` ``(m, k)`` and ``vt``
+        ``(k, n)`` with orthonormal columns and rows, ``s`` ``(k,)`` positive.
     xi : tuple (Up, M, Vp)
+        Tangent vector at ``W``: ``Up`` ``(m, k)``, ``M`` ``(k, k)``, ``Vp`` ``(n, k)``.
 
     Returns
     -------
@@ -90,11 +98,15 @@ def tangent_matrix(point, xi) -> np.ndarray:
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u\,\mathrm{diag}(s)\,v^\top`: ``u`` ``(m, k)`` and ``vt``
+        ``(k, n)`` with orthonormal columns and rows, ``s`` ``(k,)`` positive.
     xi : tuple (Up, M, Vp)
+        Tangent vector at ``W``: ``Up`` ``(m, k)``, ``M`` ``(k, k)``, ``Vp`` ``(n, k)``.
 
     Returns
     -------
     ndarray, shape (m, n)
+        The ambient matrix of ``xi``; costs :math:`O(mnk)` and ``m n`` floats.
     """
     u, _, vt = point
     Up, M, Vp = xi
@@ -110,7 +122,10 @@ def tangent_low_rank(point, xi):
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u\,\mathrm{diag}(s)\,v^\top`: ``u`` ``(m, k)`` and ``vt``
+        ``(k, n)`` with orthonormal columns and rows, ``s`` ``(k,)`` positive.
     xi : tuple (Up, M, Vp)
+        Tangent vector at ``W``: ``Up`` ``(m, k)``, ``M`` ``(k, k)``, ``Vp`` ``(n, k)``.
 
     Returns
     -------
@@ -136,12 +151,16 @@ def metric_projection(point, xi):
     Parameters
     ----------
     point : tuple (u, s, vt)
+        The point :math:`W = u\,\mathrm{diag}(s)\,v^\top`: ``u`` ``(m, k)`` and ``vt``
+        ``(k, n)`` with orthonormal columns and rows, ``s`` ``(k,)`` positive.
     xi : tuple (Up, M, Vp)
+        Tangent vector at ``W``: ``Up`` ``(m, k)``, ``M`` ``(k, k)``, ``Vp`` ``(n, k)``.
 
     Returns
     -------
     tuple of ndarray
-        The new point ``(u, s, vt)``.
+        The new point ``(u, s, vt)``: the best rank-``k`` approximation of
+        :math:`W + \xi`, singular values in decreasing order.
 
     Raises
     ------

@@ -54,15 +54,74 @@ __all__ = [
 
 @runtime_checkable
 class Loss(Protocol):
-    """The loss protocol (see the module docstring)."""
+    r"""The loss protocol (see the module docstring).
 
-    def value(self, W) -> float: ...
+    Any object with these four methods is a loss; ``isinstance(obj, Loss)`` tests for
+    them (the protocol is runtime-checkable). ``W`` is a dense ``(m, n)`` array or a
+    point ``(u, s, vt)`` of :math:`\mathcal M_k`, and an implementation must accept
+    both.
+    """
 
-    def gradient(self, W): ...
+    def value(self, W) -> float:
+        """The loss :math:`L(W)`.
 
-    def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray: ...
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
 
-    def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray: ...
+        Returns
+        -------
+        float
+            :math:`L(W)`.
+        """
+
+    def gradient(self, W):
+        r"""The Euclidean gradient :math:`\nabla L(W)` as an ambient matrix.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+
+        Returns
+        -------
+        ndarray, sparse matrix or tuple (U, S, V)
+            :math:`\nabla L(W)`, ``m x n``: dense, ``scipy.sparse`` or a low-rank triple
+            with :math:`\nabla L = U S V^\top`.
+        """
+
+    def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray:
+        r"""The product :math:`\nabla L(W)\, B` with a thin matrix.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        B : ndarray, shape (n, r)
+            Thin right factor (the flows pass the right singular vectors).
+
+        Returns
+        -------
+        ndarray, shape (m, r)
+            :math:`\nabla L(W)\, B`.
+        """
+
+    def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
+        r"""The product :math:`\nabla L(W)^\top A` with a thin matrix.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        A : ndarray, shape (m, r)
+            Thin left factor (the flows pass the left singular vectors).
+
+        Returns
+        -------
+        ndarray, shape (n, r)
+            :math:`\nabla L(W)^\top A`.
+        """
 
 
 def gradient_products(loss, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +144,9 @@ def gradient_products(loss, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray
     Returns
     -------
     GB : ndarray, shape (m, r)
+        :math:`\nabla L(W)\, B`.
     GtA : ndarray, shape (n, q)
+        :math:`\nabla L(W)^\top A`.
     """
     both = getattr(loss, "gradient_products", None)
     if both is not None:
@@ -98,6 +159,16 @@ def is_point(W) -> bool:
 
     A list of three 1-D rows is a nested-list ``3 x n`` matrix, not a point
     (:func:`riemlin.geometry.ambient.is_triple`).
+
+    Parameters
+    ----------
+    W : object
+        The argument of a loss method: a matrix or a point.
+
+    Returns
+    -------
+    bool
+        ``True`` if the losses read ``W`` as ``(u, s, vt)``, ``False`` for a matrix.
     """
     if not is_triple(W):
         return False
@@ -108,7 +179,18 @@ def is_point(W) -> bool:
 
 
 def point_matrix(W) -> np.ndarray:
-    """The dense matrix of ``W`` (an array, or a point ``(u, s, vt)``)."""
+    """The dense matrix of ``W`` (an array, or a point ``(u, s, vt)``).
+
+    Parameters
+    ----------
+    W : ndarray or FixedRankPoint
+        A dense ``(m, n)`` array (or nested list), or a point ``(u, s, vt)``.
+
+    Returns
+    -------
+    ndarray, shape (m, n)
+        ``W`` as a ``float64`` array, ``u diag(s) vt`` for a point.
+    """
     if is_point(W):
         u, s, vt = W
         return (u * s) @ vt
@@ -116,7 +198,21 @@ def point_matrix(W) -> np.ndarray:
 
 
 def check_loss(loss, name: str = "loss") -> None:
-    """An object of riemlin's loss protocol (``value``, ``gradient_matmul``, ...)."""
+    """An object of riemlin's loss protocol (``value``, ``gradient_matmul``, ...).
+
+    Parameters
+    ----------
+    loss : object
+        The object to check.
+    name : str, default "loss"
+        Name of the argument in error messages.
+
+    Raises
+    ------
+    TypeError
+        If ``loss`` lacks one of the callables ``value``, ``gradient``,
+        ``gradient_matmul``, ``gradient_rmatmul``.
+    """
     for method in ("value", "gradient", "gradient_matmul", "gradient_rmatmul"):
         if not callable(getattr(loss, method, None)):
             raise TypeError(
@@ -126,7 +222,25 @@ def check_loss(loss, name: str = "loss") -> None:
 
 
 def check_loss_shape(loss, shape: tuple, what: str, name: str = "loss") -> None:
-    """Refuse a loss whose declared ``shape`` differs from the ``(m, n)`` of a start."""
+    """Refuse a loss whose declared ``shape`` differs from the ``(m, n)`` of a start.
+
+    Parameters
+    ----------
+    loss : object
+        A loss; its optional ``shape`` attribute (``None`` or absent: anything goes) is
+        compared.
+    shape : tuple of int
+        ``(m, n)`` of the start.
+    what : str
+        What the start is called in the message (e.g. ``"W0"``).
+    name : str, default "loss"
+        Name of the loss argument in error messages.
+
+    Raises
+    ------
+    ValueError
+        If ``loss.shape`` is set and differs from ``shape``.
+    """
     declared = getattr(loss, "shape", None)
     if declared is not None and tuple(declared) != tuple(shape):
         raise ValueError(
@@ -136,7 +250,24 @@ def check_loss_shape(loss, shape: tuple, what: str, name: str = "loss") -> None:
 
 
 def check_gradient_shape(G, shape: tuple, name: str = "loss") -> None:
-    """The gradient a loss returned at the start has the shape ``(m, n)`` of the start."""
+    """The gradient a loss returned at the start has the shape ``(m, n)`` of the start.
+
+    Parameters
+    ----------
+    G : ndarray, sparse matrix or tuple (U, S, V)
+        The ambient gradient the loss returned (non-finite entries are allowed here).
+    shape : tuple of int
+        ``(m, n)`` of the start.
+    name : str, default "loss"
+        Name of the loss argument in error messages.
+
+    Raises
+    ------
+    TypeError
+        If ``G`` is none of the ambient forms or holds non-real data.
+    ValueError
+        If ``G`` is malformed or its shape is not ``shape``.
+    """
     try:
         got = tuple(ambient_shape(G, f"the gradient returned by {name}.gradient", finite=False))
     except (TypeError, ValueError) as exc:

@@ -60,6 +60,8 @@ class RegressionLoss:
 
     Raises
     ------
+    TypeError
+        If ``X`` or ``Y`` is not an array of real numbers.
     ValueError
         If the shapes do not match, entries are not finite, or ``X X^T`` is singular
         (``sigma_min(X) <= n * eps * sigma_max(X)``) and ``pinv`` is false.
@@ -128,29 +130,93 @@ class RegressionLoss:
         return W @ self.X - self.Y
 
     def value(self, W) -> float:
-        """:math:`\\tfrac12\\|W X - Y\\|_F^2` for a dense ``W`` or a point."""
+        r""":math:`\tfrac12\|W X - Y\|_F^2` for a dense ``W`` or a point.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+
+        Returns
+        -------
+        float
+            The loss.
+        """
         R = self._residual(W)
         # einsum, not the BLAS dot of np.vdot: OpenBLAS threads dot products longer than
         # 10^4 entries, and on a loaded machine the hand-off stalls for milliseconds
         return 0.5 * float(np.einsum("ij,ij->", R, R))
 
     def gradient(self, W) -> np.ndarray:
-        """The dense gradient :math:`(W X - Y) X^\\top`."""
+        r"""The dense gradient :math:`(W X - Y) X^\top`.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+
+        Returns
+        -------
+        ndarray, shape (m, n)
+            :math:`\nabla L(W)`.
+        """
         return self._residual(W) @ self.X.T
 
     def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray:
-        """:math:`\\nabla L(W) B = R (X^\\top B)`."""
+        r""":math:`\nabla L(W) B = R (X^\top B)`.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        B : ndarray, shape (n, r)
+            Thin right factor.
+
+        Returns
+        -------
+        ndarray, shape (m, r)
+            :math:`\nabla L(W)\, B`, without forming the gradient.
+        """
         return self._residual(W) @ (self.X.T @ B)
 
     def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
-        """:math:`\\nabla L(W)^\\top A = X (R^\\top A)`."""
+        r""":math:`\nabla L(W)^\top A = X (R^\top A)`.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        A : ndarray, shape (m, r)
+            Thin left factor.
+
+        Returns
+        -------
+        ndarray, shape (n, r)
+            :math:`\nabla L(W)^\top A`, without forming the gradient.
+        """
         return self.X @ (self._residual(W).T @ A)
 
     def gradient_products(self, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Both :math:`\\nabla L(W) B` and :math:`\\nabla L(W)^\\top A` in one call.
+        r"""Both :math:`\nabla L(W) B` and :math:`\nabla L(W)^\top A` in one call.
 
         From the Gram matrices at a point when ``s >= n`` (see the class docstring),
         from one shared residual otherwise.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        B : ndarray, shape (n, r)
+            Thin right factor.
+        A : ndarray, shape (m, q)
+            Thin left factor.
+
+        Returns
+        -------
+        GB : ndarray, shape (m, r)
+            :math:`\nabla L(W)\, B`.
+        GtA : ndarray, shape (n, q)
+            :math:`\nabla L(W)^\top A`.
         """
         n, samples = self.X.shape
         if not (is_point(W) and samples >= n):
@@ -190,6 +256,13 @@ class RegressionLoss:
             A minimizer (unique when :math:`\sigma_k(B) > \sigma_{k+1}(B)`).
         value : float
             The minimum value.
+
+        Raises
+        ------
+        TypeError
+            If ``k`` is not an int.
+        ValueError
+            If ``k < 1``.
 
         References
         ----------
@@ -276,6 +349,26 @@ class MatrixLoss:
         autograd derives the gradient. Points are densified (``u diag(s) vt``), so this
         is meant for small and medium sizes.
 
+        Parameters
+        ----------
+        f : callable
+            ``f(W) -> float`` for a dense ``(m, n)`` array, written with ``autograd.numpy``
+            so that autograd can differentiate it.
+        shape : (int, int), optional
+            ``(m, n)``, checked against the starting point of a flow when given.
+
+        Returns
+        -------
+        MatrixLoss
+            The loss with value ``float(f(W))`` and gradient ``autograd.grad(f)``.
+
+        Raises
+        ------
+        TypeError
+            If ``f`` is not callable or ``shape`` is not a pair.
+        ValueError
+            If ``shape`` does not have two entries ``>= 1``.
+
         Examples
         --------
         >>> import autograd.numpy as anp
@@ -296,26 +389,94 @@ class MatrixLoss:
         return W
 
     def value(self, W) -> float:
-        """:math:`L(W)`."""
+        """:math:`L(W)`.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+            Densified first unless the loss was built with ``accepts_points=True``.
+
+        Returns
+        -------
+        float
+            The value callable's result, as a float.
+        """
         return float(self._value(self._arg(W)))
 
     def gradient(self, W):
-        """:math:`\\nabla L(W)` in the form the gradient callable returns."""
+        r""":math:`\nabla L(W)` in the form the gradient callable returns.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+            Densified first unless the loss was built with ``accepts_points=True``.
+
+        Returns
+        -------
+        ndarray, sparse matrix or tuple (U, S, V)
+            The ``m x n`` gradient: a dense array (as ``float64``), a ``scipy.sparse`` matrix
+            or a low-rank triple, as the callable gave it.
+        """
         G = self._gradient(self._arg(W))
         if isinstance(G, (tuple, list)):
             return G
         return np.asarray(G, dtype=float) if isinstance(G, np.ndarray) else G
 
     def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray:
-        """:math:`\\nabla L(W) B`."""
+        r""":math:`\nabla L(W) B`.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        B : ndarray, shape (n, r)
+            Thin right factor.
+
+        Returns
+        -------
+        ndarray, shape (m, r)
+            :math:`\nabla L(W)\, B`; a sparse or low-rank gradient is not densified.
+        """
         return ambient_matmul(self.gradient(W), B)
 
     def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
-        """:math:`\\nabla L(W)^\\top A`."""
+        r""":math:`\nabla L(W)^\top A`.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        A : ndarray, shape (m, r)
+            Thin left factor.
+
+        Returns
+        -------
+        ndarray, shape (n, r)
+            :math:`\nabla L(W)^\top A`; a sparse or low-rank gradient is not densified.
+        """
         return ambient_rmatmul(self.gradient(W), A)
 
     def gradient_products(self, W, B: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:math:`(\\nabla L(W) B, \\nabla L(W)^\\top A)` from one gradient evaluation."""
+        r""":math:`(\nabla L(W) B, \nabla L(W)^\top A)` from one gradient evaluation.
+
+        Parameters
+        ----------
+        W : ndarray or FixedRankPoint
+            The matrix, dense ``(m, n)`` or a point ``(u, s, vt)``.
+        B : ndarray, shape (n, r)
+            Thin right factor.
+        A : ndarray, shape (m, q)
+            Thin left factor.
+
+        Returns
+        -------
+        GB : ndarray, shape (m, r)
+            :math:`\nabla L(W)\, B`.
+        GtA : ndarray, shape (n, q)
+            :math:`\nabla L(W)^\top A`.
+        """
         G = self.gradient(W)
         return ambient_matmul(G, B), ambient_rmatmul(G, A)
 
@@ -341,6 +502,15 @@ def low_rank_target_loss(T) -> MatrixLoss:
     -------
     MatrixLoss
         With ``accepts_points=True``; the gradient is a low-rank triple at points.
+
+    Raises
+    ------
+    TypeError
+        If ``T`` (or a factor) is not an array of real numbers, or is a nested list of
+        three rows (pass ``np.asarray`` for a dense ``3 x n`` target).
+    ValueError
+        If ``T`` is not 2-D, is empty, or has non-finite entries, or the factors of a
+        triple do not chain.
     """
     if is_triple(T):
         m, n = ambient_shape(T, "T")
@@ -401,13 +571,25 @@ def random_regression(m: int, n: int, k: int, samples: int, rng=None, *, scale: 
     samples : int
         Number of samples ``s >= n`` (so that :math:`X X^\top` is invertible).
     rng : None, int, SeedSequence or Generator
+        Source of ``X``, ``Y`` and ``W0`` (a Generator keeps its state after the draws).
     scale : float, default 1
         Size of the start.
 
     Returns
     -------
     loss : RegressionLoss
+        :math:`\tfrac12\|W X - Y\|_F^2` with the drawn data.
     W0 : ndarray, shape (m, n)
+        The rank-``k`` start.
+
+    Raises
+    ------
+    TypeError
+        If a size is not an int, ``scale`` is not a real number, or ``rng`` is not a valid
+        source of randomness.
+    ValueError
+        If a size is below 1, ``k > min(m, n)``, ``samples < n``, or ``scale`` is not
+        positive and finite.
 
     Examples
     --------

@@ -53,10 +53,23 @@ def imbalance(factors) -> list[np.ndarray]:
     when all vanish (Arora et al., arXiv:1810.02281, Definition 1; Bah et al.,
     arXiv:1910.05505; the user guide, section "Balancedness and the conservation law").
 
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``.
+
     Returns
     -------
     list of ndarray
         ``D_1, ..., D_{N-1}``, ``D_j`` of shape ``(d_j, d_j)`` (empty for ``N = 1``).
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers.
+    ValueError
+        If ``factors`` is empty, an entry is not 2-D or not finite, or the shapes do not
+        chain.
     """
     F = check_factors(factors)
     return [F[j + 1].T @ F[j + 1] - F[j] @ F[j].T for j in range(len(F) - 1)]
@@ -68,6 +81,24 @@ def imbalance_norm(factors) -> float:
     The scale is the largest *squared spectral* norm of a layer, so the value is
     invariant under ``W_j -> c W_j`` for all ``j`` and of order one for generic
     unbalanced factors. It is ``0.0`` for ``N = 1`` and for all-zero factors.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``.
+
+    Returns
+    -------
+    float
+        The relative imbalance, ``>= 0``; zero exactly for balanced factors.
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers.
+    ValueError
+        If ``factors`` is empty, an entry is not 2-D or not finite, or the shapes do not
+        chain.
     """
     F = check_factors(factors)
     if len(F) == 1:
@@ -80,13 +111,57 @@ def imbalance_norm(factors) -> float:
 
 
 def is_balanced(factors, rtol: float = 1e-10) -> bool:
-    """Whether :func:`imbalance_norm` is at most ``rtol``."""
+    """Whether :func:`imbalance_norm` is at most ``rtol``.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``.
+    rtol : float, default 1e-10
+        Tolerance on the relative imbalance. The default sits far above the rounding
+        of :func:`balanced_factors` (a few ``eps``) and far below the imbalance of
+        generic factors (of order one).
+
+    Returns
+    -------
+    bool
+        ``imbalance_norm(factors) <= rtol``.
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers or ``rtol`` is not a real
+        number.
+    ValueError
+        If ``rtol`` is negative or not finite, or ``factors`` is empty, has an entry that
+        is not 2-D or not finite, or shapes that do not chain.
+    """
     rtol = check_nonnegative(rtol, "rtol")
     return imbalance_norm(factors) <= rtol
 
 
 def check_widths(widths_, name="widths") -> tuple[int, ...]:
-    """Widths ``(d_0, ..., d_N)``: a sequence of at least two positive ints."""
+    """Widths ``(d_0, ..., d_N)``: a sequence of at least two positive ints.
+
+    Parameters
+    ----------
+    widths_ : sequence of int
+        The widths to check, input width first.
+    name : str, default "widths"
+        Name of the argument in error messages.
+
+    Returns
+    -------
+    tuple of int
+        The widths as Python ints.
+
+    Raises
+    ------
+    TypeError
+        If ``widths_`` is not a sequence (a string included) or an entry is not an int.
+    ValueError
+        If fewer than two widths are given or one is below 1.
+    """
     if isinstance(widths_, (str, bytes)) or not isinstance(widths_, Sequence):
         raise TypeError(f"{name} must be a sequence (d_0, ..., d_N) of ints; got {widths_!r}")
     if len(widths_) < 2:
@@ -95,8 +170,32 @@ def check_widths(widths_, name="widths") -> tuple[int, ...]:
 
 
 def svd_of(W, name: str):
-    """The thin SVD of a point ``(u, s, vt)`` (checked) or of a matrix, cut at its
-    numerical rank."""
+    r"""The thin SVD of a point ``(u, s, vt)`` (checked) or of a matrix, cut at its rank.
+
+    The numerical rank counts the singular values above ``max(m, n) * eps * s_1``.
+
+    Parameters
+    ----------
+    W : ndarray, sparse matrix or tuple (u, s, vt)
+        A dense or sparse ``m x n`` matrix, or a point of :math:`\mathcal M_k`.
+    name : str
+        Name of the argument in error messages.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(u, s, vt)`` of shapes ``(m, k)``, ``(k,)``, ``(k, n)`` with ``k`` the numerical
+        rank (``k = 0`` for a zero matrix); a point is returned as given (converted to
+        ``float64``).
+
+    Raises
+    ------
+    TypeError
+        If ``W`` holds non-real data, or a point is not a triple of real arrays.
+    ValueError
+        If a matrix is not 2-D or not finite, or a point is invalid (shapes, ``s > 0``,
+        orthonormal frames).
+    """
     if is_triple(W):
         return check_point(W, name)
     if sp.issparse(W):
@@ -108,8 +207,31 @@ def svd_of(W, name: str):
 
 
 def balanced_from_svd(u, s, vt, ws, frames):
-    """``W_j = Q_j S^{1/N} Q_{j-1}^T`` with ``Q_0 = v``, ``Q_N = u`` and the hidden
-    ``frames``."""
+    """The balanced layers ``W_j = Q_j S^{1/N} Q_{j-1}^T`` with ``Q_0 = v``, ``Q_N = u``.
+
+    No input checks: :func:`balanced_factors` and :func:`balanced_initialization` check and
+    call it.
+
+    Parameters
+    ----------
+    u : ndarray, shape (m, k)
+        Left singular vectors of the end-to-end matrix.
+    s : ndarray, shape (k,)
+        Its positive singular values.
+    vt : ndarray, shape (k, n)
+        Its right singular vectors.
+    ws : sequence of int
+        The widths ``(d_0, ..., d_N)``, ``d_0 = n``, ``d_N = m``.
+    frames : sequence of ndarray
+        The hidden frames ``Q_1, ..., Q_{N-1}``, ``Q_j`` of shape ``(d_j, k)`` with
+        orthonormal columns.
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``, balanced, with product
+        ``u diag(s) vt``.
+    """
     N = len(ws) - 1
     root = rational_power(s, 1, N) if s.size else s
     Q = [vt.T] + list(frames) + [u]
@@ -147,9 +269,12 @@ def balanced_factors(W, widths, rng=None) -> list[np.ndarray]:
 
     Raises
     ------
+    TypeError
+        If ``W`` holds non-real data, ``widths`` is not a sequence of ints, or ``rng`` is
+        not a valid source of randomness.
     ValueError
-        If ``d_0, d_N`` do not match the shape of ``W`` or a hidden width is below the
-        rank of ``W``.
+        If ``d_0, d_N`` do not match the shape of ``W``, a hidden width is below the
+        rank of ``W``, or ``W`` is not finite (or not a valid point).
     """
     u, s, vt = svd_of(W, "W")
     ws = check_widths(widths)
@@ -193,6 +318,22 @@ def balanced_initialization(
         ``"canonical"`` takes :math:`Q_j = [I_k; 0]` exactly as in Procedure 1 (``W_1 =
         S^{1/N} V^T`` and ``W_N = U S^{1/N}`` zero-padded); ``"random"`` takes Haar frames
         (the same end-to-end distribution, rotated hidden layers).
+
+    Returns
+    -------
+    list of ndarray
+        ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``, balanced, whose product
+        is the sampled ``A``.
+
+    Raises
+    ------
+    TypeError
+        If ``widths`` is not a sequence of ints, ``scale`` is not a real number, or
+        ``rng`` is not a valid source of randomness.
+    ValueError
+        If a width is below 1, ``scale`` is not positive and finite, ``frames`` is
+        neither ``"random"`` nor ``"canonical"``, or a hidden width is below
+        ``min(d_0, d_N)``.
 
     References
     ----------

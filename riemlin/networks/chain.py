@@ -40,7 +40,31 @@ __all__ = [
 
 
 def check_like(factors: list[np.ndarray], H, name: str) -> list[np.ndarray]:
-    """A list of finite arrays shaped like ``factors`` (a perturbation of the layers)."""
+    """A list of finite arrays shaped like ``factors`` (a perturbation of the layers).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The checked layers ``[W_1, ..., W_N]``.
+    H : list of ndarray
+        The perturbation ``[H_1, ..., H_N]`` to check; nested lists are converted.
+    name : str
+        Name of ``H`` in error messages.
+
+    Returns
+    -------
+    list of ndarray
+        ``H`` as ``float64`` arrays, ``H_j`` of the shape of ``W_j``.
+
+    Raises
+    ------
+    TypeError
+        If ``H`` is not a list (a single ndarray included) or an entry is not an array of
+        real numbers.
+    ValueError
+        If ``H`` does not have one entry per layer, an entry has the wrong shape, or an
+        entry is not finite.
+    """
     if isinstance(H, np.ndarray) or not isinstance(H, Sequence):
         raise TypeError(f"{name} must be a list of arrays like factors; got {type(H).__name__}")
     if len(H) != len(factors):
@@ -57,7 +81,30 @@ def check_like(factors: list[np.ndarray], H, name: str) -> list[np.ndarray]:
 
 
 def check_factor_ambient(factors, Z, name: str):
-    """An ambient ``d_N x d_0`` matrix (dense, sparse or low-rank) for ``factors``."""
+    """An ambient ``d_N x d_0`` matrix (dense, sparse or low-rank) for ``factors``.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The checked layers ``[W_1, ..., W_N]``.
+    Z : ndarray, sparse matrix or tuple (U, S, V)
+        The ambient matrix to check (see :func:`riemlin.geometry.ambient.ambient_shape`).
+    name : str
+        Name of ``Z`` in error messages.
+
+    Returns
+    -------
+    ndarray, sparse matrix or tuple
+        ``Z``, a dense one converted to a ``float64`` array; sparse and low-rank forms are
+        returned as given.
+
+    Raises
+    ------
+    TypeError
+        If ``Z`` is none of the accepted forms or holds non-real data.
+    ValueError
+        If ``Z`` is not ``d_N x d_0`` or has non-finite entries.
+    """
     m, n = factors[-1].shape[0], factors[0].shape[1]
     shape = tuple(ambient_shape(Z, name))
     if shape != (m, n):
@@ -73,6 +120,17 @@ def prefixes(factors):
     r"""The prefix products :math:`P_j = W_j \cdots W_1`, :math:`j = 1, \dots, N-1`.
 
     The full product :math:`P_N` (possibly huge) is not formed.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})`` (not checked).
+
+    Returns
+    -------
+    list of ndarray
+        ``[P_1, ..., P_{N-1}]``, ``P_j`` of shape ``(d_j, d_0)``; ``[W_1]`` when
+        ``N = 1``.
     """
     out = [factors[0]]
     for W in factors[1:-1]:
@@ -84,6 +142,17 @@ def suffixes(factors):
     r"""The suffix products :math:`S_j = W_N \cdots W_{j+1}`, :math:`j = 1, \dots, N-1`.
 
     Returned as ``[None, S_1, ..., S_{N-1}]``; :math:`S_0 = \pi` is not formed.
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})`` (not checked).
+
+    Returns
+    -------
+    list
+        ``[None, S_1, ..., S_{N-1}]``, ``S_j`` of shape ``(d_N, d_j)`` (for ``N >= 2``;
+        callers handle ``N = 1`` without it).
     """
     N = len(factors)
     out = [None] * N
@@ -96,7 +165,18 @@ def suffixes(factors):
 
 
 def chain_product(factors):
-    r"""The product :math:`W_N \cdots W_1` (no input checks)."""
+    r"""The product :math:`W_N \cdots W_1` (no input checks).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})`` (not checked).
+
+    Returns
+    -------
+    ndarray, shape (d_N, d_0)
+        The end-to-end matrix.
+    """
     out = factors[0]
     for W in factors[1:]:
         out = W @ out
@@ -104,7 +184,20 @@ def chain_product(factors):
 
 
 def chain_differential(factors, H):
-    """``sum_j S_j H_j P_{j-1}`` (no input checks)."""
+    r"""The differential :math:`D\pi[H] = \sum_j S_j H_j P_{j-1}` (no input checks).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})`` (not checked).
+    H : list of ndarray
+        The perturbation ``[H_1, ..., H_N]``, ``H_j`` of the shape of ``W_j``.
+
+    Returns
+    -------
+    ndarray, shape (d_N, d_0)
+        :math:`D\pi(W_1, \dots, W_N)[H]`.
+    """
     N = len(factors)
     if N == 1:
         return np.array(H[0], dtype=float)
@@ -120,6 +213,19 @@ def chain_adjoint(factors, Z):
     r"""The adjoint :math:`[S_j^\top Z P_{j-1}^\top]_j` for a dense, sparse or low-rank ``Z``.
 
     ``Z`` is never densified (no input checks).
+
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})`` (not checked).
+    Z : ndarray, sparse matrix or tuple (U, S, V)
+        An ambient ``d_N x d_0`` matrix.
+
+    Returns
+    -------
+    list of ndarray
+        :math:`[D\pi^*(Z)_1, \dots, D\pi^*(Z)_N]`, shaped like ``factors`` (for ``N = 1``
+        the dense ``Z``).
     """
     N = len(factors)
     if N == 1:

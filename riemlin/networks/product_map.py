@@ -34,6 +34,16 @@ __all__ = ["widths", "product", "product_differential", "product_adjoint", "fact
 def widths(factors) -> tuple[int, ...]:
     r"""The widths :math:`(d_0, d_1, \dots, d_N)` of the layers ``[W_1, ..., W_N]``.
 
+    Parameters
+    ----------
+    factors : list of ndarray
+        ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``.
+
+    Returns
+    -------
+    tuple of int
+        ``(d_0, d_1, ..., d_N)``: the input width, then the output width of each layer.
+
     Raises
     ------
     TypeError, ValueError
@@ -55,6 +65,15 @@ def product(factors) -> np.ndarray:
     Returns
     -------
     ndarray, shape (d_N, d_0)
+        The product, multiplied from ``W_1`` upwards.
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers.
+    ValueError
+        If ``factors`` is empty, an entry is not 2-D or not finite, or the shapes do not
+        chain.
 
     Examples
     --------
@@ -80,6 +99,16 @@ def product_differential(factors, H) -> np.ndarray:
     Returns
     -------
     ndarray, shape (d_N, d_0)
+        The derivative of the product along ``H``.
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers or ``H`` is not a list of
+        such arrays.
+    ValueError
+        If ``factors`` is empty, an entry is not 2-D or not finite, or the shapes do not
+        chain, or ``H`` does not hold one finite array shaped like ``W_j`` per layer.
 
     References
     ----------
@@ -110,6 +139,15 @@ def product_adjoint(factors, Z) -> list[np.ndarray]:
     list of ndarray
         ``[D\pi^*(Z)_1, ..., D\pi^*(Z)_N]``, shaped like ``factors``.
 
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers or ``Z`` is none of the
+        accepted ambient forms.
+    ValueError
+        If ``factors`` is empty, an entry is not 2-D or not finite, or the shapes do not
+        chain, or ``Z`` is not ``d_N x d_0`` or not finite.
+
     References
     ----------
     Bah et al., arXiv:1910.05505 (the adjoint of the differential of the product map).
@@ -137,6 +175,15 @@ def factor_gradient(factors, G) -> list[np.ndarray]:
     -------
     list of ndarray
         One gradient per layer, shaped like ``factors``.
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers or ``G`` is none of the
+        accepted ambient forms.
+    ValueError
+        If ``factors`` is empty, an entry is not 2-D or not finite, or the shapes do not
+        chain, or ``G`` is not ``d_N x d_0`` or not finite.
 
     References
     ----------

@@ -44,11 +44,27 @@ def to_point(factors, k: int) -> FixedRankPoint:
 
     The reverse map is :func:`balanced_factors` (which accepts the point).
 
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``.
+    k : int
+        The rank of the product, ``k >= 1``.
+
+    Returns
+    -------
+    FixedRankPoint
+        ``(u, s, vt)``, the leading ``k`` singular triplets of ``W_N ... W_1`` (shapes
+        ``(d_N, k)``, ``(k,)``, ``(k, d_0)``, singular values decreasing).
+
     Raises
     ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers or ``k`` is not an int.
     ValueError
         If the numerical rank of the product (singular values above
-        ``max(m, n) * eps * s_1``) is not ``k``.
+        ``max(m, n) * eps * s_1``) is not ``k``, the product overflows, or ``factors``
+        is empty, not finite or does not chain.
     """
     F = check_factors(factors)
     k = check_int(k, "k")
@@ -67,7 +83,29 @@ def to_point(factors, k: int) -> FixedRankPoint:
 
 
 def point_for(F, point):
-    """The checked point ``(u, s, vt)`` of ``product(F)`` that tangent coordinates refer to."""
+    """The checked point ``(u, s, vt)`` of ``product(F)`` that tangent coordinates refer to.
+
+    Parameters
+    ----------
+    F : list of ndarray
+        The checked layers ``[W_1, ..., W_N]``.
+    point : tuple (u, s, vt)
+        The point that should represent ``W_N ... W_1``.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(u, s, vt)`` converted to ``float64``.
+
+    Raises
+    ------
+    TypeError
+        If ``point`` is not a triple (a matrix does not fix the signs and order of the
+        singular vectors) or holds non-real data.
+    ValueError
+        If ``point`` is not a valid point, has the wrong size, or differs from the
+        product by more than ``1e-8`` relative to ``||s||`` in the Frobenius norm.
+    """
     if not is_triple(point):
         raise TypeError(
             "point must be the point (u, s, vt) of product(factors) whose SVD the "
@@ -115,6 +153,15 @@ def horizontal_lift(factors, point, xi) -> list[np.ndarray]:
     list of ndarray
         ``h``, shaped like ``factors``.
 
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of real arrays, ``point`` is not a triple, or
+        ``xi`` is not a triple of real arrays.
+    ValueError
+        If ``point`` does not represent ``product(factors)`` (see :func:`point_for`), or
+        ``xi`` has the wrong shapes or non-finite entries.
+
     References
     ----------
     Bah et al., arXiv:1910.05505 (the Riemannian submersion); the user guide, section
@@ -161,6 +208,14 @@ def horizontal_projection(factors, H) -> list[np.ndarray]:
     -------
     list of ndarray
         The horizontal part of ``H``; ``H`` minus it lies in :math:`\ker D\pi`.
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` or ``H`` is not a list of arrays of real numbers.
+    ValueError
+        If the shapes do not chain or ``H`` is not shaped like ``factors``, an entry is
+        not finite, the Jacobian would exceed ``5e7`` entries, or its entries overflow.
     """
     F = check_factors(factors)
     Hs = check_like(F, H, "H")

@@ -130,6 +130,24 @@ def balancedness(factors) -> float:
     ``0.0`` for a single layer. Unlike :func:`riemlin.networks.imbalance_norm` it is not
     relative to the size of the layers.
 
+    Parameters
+    ----------
+    factors : list of ndarray
+        The layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``(d_j, d_{j-1})``.
+
+    Returns
+    -------
+    float
+        :math:`\max_j \|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F \ge 0`.
+
+    Raises
+    ------
+    TypeError
+        If ``factors`` is not a list of arrays of real numbers.
+    ValueError
+        If ``factors`` is empty, an entry is not 2-D or not finite, or the shapes do not
+        chain.
+
     References
     ----------
     Arora, Cohen, Golowich, Hu, arXiv:1810.02281, Definition 1.
@@ -162,11 +180,17 @@ def arora_theorem1(target, margin: float, depth: int) -> AroraBounds:
     Returns
     -------
     AroraBounds
+        ``delta`` (the balancedness required), ``step`` (the largest step allowed) and
+        ``rate`` (the per-step contraction factor :math:`c^{2(N-1)/N}`).
 
     Raises
     ------
+    TypeError
+        If ``target`` is not an array of real numbers, ``margin`` not a real number or
+        ``depth`` not an int.
     ValueError
-        If ``margin`` is not in :math:`(0, \sigma_{\min}(\Phi)]`.
+        If ``margin`` is not in :math:`(0, \sigma_{\min}(\Phi)]`, ``depth < 1``, or
+        ``target`` is not 2-D or not finite.
 
     References
     ----------
@@ -209,6 +233,12 @@ def arora_iterations(excess0: float, eps: float, step: float, margin: float, dep
         :math:`\eta > 0` and :math:`c > 0`.
     depth : int
         :math:`N`.
+
+    Returns
+    -------
+    int
+        The guaranteed iteration count :math:`T` (``0`` if :math:`\ell(0) \le \epsilon`,
+        at least ``1`` otherwise).
 
     Raises
     ------
@@ -271,6 +301,16 @@ def arora_step_ratios(Ws, target, step: float, depth: int) -> np.ndarray:
     Returns
     -------
     ndarray, shape (T - 1,)
+        :math:`r_0, \dots, r_{T-2}`; a ratio above 1 is a step that Lemma 1's bound does
+        not cover.
+
+    Raises
+    ------
+    TypeError
+        If ``Ws`` or ``target`` is not an array of real numbers or ``depth`` not an int.
+    ValueError
+        If ``Ws`` is not 3-D, holds matrices of another shape than ``target``, or has
+        non-finite entries, or ``depth < 1``.
 
     References
     ----------
@@ -319,6 +359,16 @@ def margin_probability(target, scale: float, margin: float = 0.0) -> float:
     Returns
     -------
     float
+        :math:`P(\text{margin} \ge c)` in :math:`[0, 1]`.
+
+    Raises
+    ------
+    TypeError
+        If ``target`` is not an array of real numbers or ``scale``, ``margin`` not real
+        numbers.
+    ValueError
+        If ``scale`` is not positive and finite, ``margin`` negative or not finite,
+        ``target`` not 2-D or not finite, or the chi-square arguments overflow.
 
     References
     ----------
@@ -354,13 +404,33 @@ def margin_probability_mc(
     Parameters
     ----------
     target : array_like, shape (d_N, d_0)
+        :math:`\Phi`.
     widths : sequence of int
         ``(d_0, ..., d_N)``.
     scale : float
         Standard deviation :math:`s` of the entries of :math:`A`.
     n_samples : int
+        Number of initializations drawn; the standard error of the estimate is
+        :math:`\sqrt{p(1-p)/n}`.
     rng : None, int, SeedSequence or Generator
+        Source of the initializations.
     margin : float, default 0
+        The margin :math:`c` an initialization must reach.
+
+    Returns
+    -------
+    float
+        The fraction of draws whose deficiency margin is at least ``margin``.
+
+    Raises
+    ------
+    TypeError
+        If ``target`` is not an array of real numbers, ``n_samples`` not an int, or
+        ``widths``, ``scale`` or ``rng`` of the wrong type.
+    ValueError
+        If ``widths`` does not start with ``d_0`` and end with ``d_N`` of ``target``,
+        ``n_samples < 1``, or :func:`riemlin.networks.balanced_initialization` refuses
+        ``widths`` or ``scale``.
 
     References
     ----------
@@ -428,12 +498,17 @@ def arora_counterexample(target, depth: int) -> AroraCounterexample:
     Returns
     -------
     AroraCounterexample
+        The identity layers, the loss :math:`\tfrac12\|W - \Phi\|_F^2` and the bound
+        :math:`\tfrac12\sum_{\lambda_i<0}\lambda_i^2` that exact descent never goes
+        below.
 
     Raises
     ------
+    TypeError
+        If ``target`` is not an array of real numbers or ``depth`` not an int.
     ValueError
         If ``target`` is not square and symmetric, has no negative eigenvalue, or
-        ``depth`` is odd.
+        ``depth`` is odd or below 1.
 
     References
     ----------

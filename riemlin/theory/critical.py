@@ -227,6 +227,9 @@ def critical_point_index(
     Returns
     -------
     HessianIndex
+        The counts of negative, zero and positive eigenvalues (index, nullity,
+        co-index), the eigenvalues in ascending order and the asymmetry of the Hessian
+        matrix in the basis.
 
     Raises
     ------

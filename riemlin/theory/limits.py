@@ -74,6 +74,9 @@ def descent_limit(result, loss: RegressionLoss, *, rank_tol: float = 1e-6) -> De
     Returns
     -------
     DescentLimit
+        The numerical rank of the final ``W``, its loss, the optimum on that rank and
+        the gap to it, the relative distance to the minimizer there, and the final
+        gradient norm.
 
     Raises
     ------

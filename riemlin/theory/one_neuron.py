@@ -144,6 +144,19 @@ def classify_limit(result, loss: RegressionLoss, *, tol: float = 1e-3) -> Limit:
     Returns
     -------
     Limit
+        ``kind`` (``"global"``, ``"saddle"``, ``"origin"`` or ``"undecided"``), the
+        index ``pair`` of the singular pair for the first two, and ``distance``, the
+        distance to the nearest candidate relative to :math:`\|\Phi\|_F`.
+
+    Raises
+    ------
+    TypeError
+        If ``loss`` is not a RegressionLoss, ``result`` holds no real matrix, or ``tol``
+        is not a real number.
+    ValueError
+        If the loss is not whitened, its target is zero or has repeated singular values,
+        the final ``W`` has another shape than the target or is not finite, or ``tol``
+        is not positive and finite.
 
     References
     ----------

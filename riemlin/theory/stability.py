@@ -86,6 +86,16 @@ def descent_step_bounds(
     Returns
     -------
     StepBounds
+        The Riemannian and layer step bounds :math:`2/\lambda_{\max}` and the two
+        largest Hessian eigenvalues (the layer entries ``nan`` without ``widths``).
+
+    Raises
+    ------
+    TypeError
+        If ``loss`` is not a RegressionLoss, or ``k``, ``depth`` or a width is not an int.
+    ValueError
+        If ``k`` or ``depth`` is below 1, the minimizer does not have rank ``k``,
+        ``widths`` does not have ``depth + 1`` entries, or its bottleneck is not ``k``.
 
     Notes
     -----

@@ -182,6 +182,8 @@ def one_neuron_trajectory(
     Returns
     -------
     OneNeuronTrajectory
+        The times ``t``, the internal times ``tau``, the singular value ``sigma``, the
+        unit directions ``u`` and ``v``, the matrices ``W`` and the loss along the flow.
 
     Raises
     ------
@@ -200,7 +202,7 @@ def one_neuron_trajectory(
     >>> import numpy as np
     >>> W0 = 0.1 * np.outer([1.0, 0.0], [1.0, 0.0])
     >>> tr = one_neuron_trajectory(W0, np.diag([2.0, 1.0]), [0.0, 1.0], depth=2)
-    >>> round(float(tr.sigma[-1]), 10) == round(0.2 * np.exp(4) / (1.9 + 0.1 * np.exp(4)), 10)
+    >>> bool(round(float(tr.sigma[-1]), 10) == round(0.2 * np.exp(4) / (1.9 + 0.1 * np.exp(4)), 10))
     True
     """
     u0, sigma0, v0, N = _start(start, depth)
@@ -359,6 +361,8 @@ def one_neuron_stages(start, target, depth: int | None = None, *, tol: float = 1
     Returns
     -------
     OneNeuronStages
+        The predicted limit (``kind``, ``pair``, its singular value ``a``), the turn and
+        plateau times with the escape time, and the rates of the final linear phase.
 
     Raises
     ------
