@@ -121,6 +121,7 @@ class Comparison:
         Returns
         -------
         Comparison
+            The two runs side by side, up to the shorter one.
         """
         T = min(len(fac.t), len(riem.t))
         Wf, Wr = fac.W[:T], riem.W[:T]

@@ -171,9 +171,13 @@ def compare_imbalanced_flows(
     Parameters
     ----------
     W0 : array_like, shape (m, n)
+        The start; its numerical rank ``k`` is the hidden width.
     loss : loss protocol object
+        See :mod:`riemlin.losses`.
     lam : float
+        The imbalance :math:`\lambda`.
     t_eval : array_like
+        Strictly increasing output times.
     rng : None, int, SeedSequence or Generator, optional
         Draws the free orthogonal factor of the layers.
     rtol, atol : float

@@ -74,13 +74,21 @@ def riemannian_hessian_operator(manifold: FixedRankDeepLinear, point, loss) -> L
     Parameters
     ----------
     manifold : FixedRankDeepLinear
+        Gives the depth of the metric.
     point : FixedRankPoint
+        The point ``(u, s, vt)``.
     loss : RegressionLoss or object with ``gradient`` and ``hessian_vector``
+        The loss (Hessian-vector products: :mod:`riemlin.networks.sharpness`).
 
     Returns
     -------
     scipy.sparse.linalg.LinearOperator
         Of dimension ``k (m + n - k)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If ``point`` is not a valid point.
     """
     u, s, vt = check_point(point, "point")
     point = (u, s, vt)
@@ -121,13 +129,16 @@ def riemannian_sharpness(manifold: FixedRankDeepLinear, point, loss, rng=None) -
     manifold : FixedRankDeepLinear
         Gives the depth of the metric.
     point : FixedRankPoint
+        The point ``(u, s, vt)``.
     loss : RegressionLoss or object with ``gradient`` and ``hessian_vector``
+        The loss (Hessian-vector products: :mod:`riemlin.networks.sharpness`).
     rng : None, int, SeedSequence or Generator, optional
         Start vector of Lanczos.
 
     Returns
     -------
     float
+        The largest eigenvalue of the Riemannian Hessian.
     """
     return top_eigenvalue(riemannian_hessian_operator(manifold, point, loss), rng)
 
@@ -173,11 +184,14 @@ def steps_to_tolerance(excess, tol: float) -> float:
     Parameters
     ----------
     excess : array_like
+        The excess loss over iterations.
     tol : float
+        Relative tolerance.
 
     Returns
     -------
     float
+        The index, as a float (``nan`` if never).
     """
     e = np.asarray(excess, dtype=float)
     hit = np.nonzero(e <= tol * e[0])[0] if e.size else np.array([], dtype=int)
@@ -229,11 +243,15 @@ def descent_trace(
     Parameters
     ----------
     factors : list of ndarray
+        Layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``d_j x d_{j-1}``.
     loss : RegressionLoss or object with ``gradient`` and ``hessian_vector``
+        The loss (Hessian-vector products: :mod:`riemlin.networks.sharpness`).
     step : float
         The step size :math:`\eta`.
     n_steps : int
+        Number of steps.
     every : int, default 1
+        Steps between two records.
     rng : None, int, SeedSequence or Generator, optional
         Start vectors of Lanczos.
     sharpness : bool, default True
@@ -242,6 +260,14 @@ def descent_trace(
     Returns
     -------
     LayerTrace
+        The records at steps ``0, every, 2 every, ...`` up to ``n_steps`` or the first
+        failure.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If ``step`` is not positive, ``n_steps`` or ``every`` not an integer of the
+        allowed range, or the layers or the loss are invalid.
     """
     step = check_positive(step, "step")
     n_steps = check_int(n_steps, "n_steps", minimum=0)

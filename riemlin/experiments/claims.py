@@ -62,11 +62,14 @@ def draw_layers(p: Mapping, seed) -> tuple:
     p : mapping
         ``m, n, depth, width, phi, scale, tilt``.
     seed : numpy.random.SeedSequence
+        Seed of the draws.
 
     Returns
     -------
     loss : RegressionLoss
+        :math:`\tfrac12\|W - \Phi\|_F^2`.
     layers : list of ndarray
+        ``[W_1, ..., W_N]``.
     """
     from riemlin.losses import RegressionLoss
 
@@ -131,7 +134,20 @@ _FLATNESS_RECORDS = (
 
 
 def run_flatness(p: Mapping, seed) -> dict:
-    """Descent against flow from one start (kind ``"flatness"``)."""
+    """Descent against flow from one start (kind ``"flatness"``).
+
+    Parameters
+    ----------
+    p : mapping
+        The run's parameters (the kind's :class:`~riemlin.experiments.Param` names).
+    seed : numpy.random.SeedSequence
+        Seed of the run's draws.
+
+    Returns
+    -------
+    dict
+        Every record of the kind, ``status`` and ``message``.
+    """
     from riemlin.dynamics.layers import factor_gradient_descent, factor_gradient_flow
     from riemlin.dynamics.measures import linear_rate, steps_to_tolerance
     from riemlin.networks.sharpness import layer_sharpness
@@ -186,7 +202,20 @@ _RATE_RECORDS = ("rate_flow", "rate_descent", "metric_floor", "imbalance", "fina
 
 
 def run_imbalance_rate(p: Mapping, seed) -> dict:
-    """Linear rates of two imbalanced layers (kind ``"imbalance_rate"``)."""
+    """Linear rates of two imbalanced layers (kind ``"imbalance_rate"``).
+
+    Parameters
+    ----------
+    p : mapping
+        The run's parameters (the kind's :class:`~riemlin.experiments.Param` names).
+    seed : numpy.random.SeedSequence
+        Seed of the run's draws.
+
+    Returns
+    -------
+    dict
+        Every record of the kind, ``status`` and ``message``.
+    """
     from riemlin.dynamics.layers import factor_gradient_descent, factor_gradient_flow
     from riemlin.dynamics.measures import linear_rate
     from riemlin.geometry.imbalanced import imbalanced_weights
@@ -238,7 +267,20 @@ _DEPARTURE_RECORDS = ("imbalance_norm", "relative_imbalance", "mismatch", "final
 
 
 def run_imbalance_departure(p: Mapping, seed) -> dict:
-    """Layer flow from fibre-moved layers against the balanced flow (``"imbalance_departure"``)."""
+    """Layer flow from fibre-moved layers against the balanced flow (``"imbalance_departure"``).
+
+    Parameters
+    ----------
+    p : mapping
+        The run's parameters (the kind's :class:`~riemlin.experiments.Param` names).
+    seed : numpy.random.SeedSequence
+        Seed of the run's draws.
+
+    Returns
+    -------
+    dict
+        Every record of the kind, ``status`` and ``message``.
+    """
     from riemlin.dynamics.equivalence import compare_flows
     from riemlin.losses import random_regression
     from riemlin.networks.balance import balanced_factors, imbalance_norm
@@ -292,6 +334,18 @@ def run_balancedness(p: Mapping, seed) -> dict:
     random frames, and the start ``W0`` lies at distance ``phi / 4`` from it (deficiency
     margin ``phi / 4``, Arora et al.'s Definition 2); the layers are balanced over ``W0``
     and then moved along the fibre by ``strength``.
+
+    Parameters
+    ----------
+    p : mapping
+        The run's parameters (the kind's :class:`~riemlin.experiments.Param` names).
+    seed : numpy.random.SeedSequence
+        Seed of the run's draws.
+
+    Returns
+    -------
+    dict
+        Every record of the kind, ``status`` and ``message``.
     """
     from riemlin.dynamics.measures import descent_trace
     from riemlin.losses import RegressionLoss

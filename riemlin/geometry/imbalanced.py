@@ -74,8 +74,11 @@ def imbalanced_weights(s: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarra
 
     Returns
     -------
-    mu, nu : ndarray, shape (k,)
-        Positive, with ``nu - mu = lam`` and ``nu * mu = s**2``.
+    mu : ndarray, shape (k,)
+        The eigenvalues of :math:`W_1^\top W_1` (weights of ``Up``), positive.
+    nu : ndarray, shape (k,)
+        The eigenvalues of :math:`W_2 W_2^\top` (weights of ``Vp``), with
+        ``nu - mu = lam`` and ``nu * mu = s**2``.
     """
     s = np.asarray(s, dtype=float)
     r = np.hypot(lam, 2.0 * s)
@@ -161,6 +164,12 @@ class FixedRankImbalancedTwoLayer(Manifold):
     check_finite : bool, default True
         As in :class:`~riemlin.geometry.manifold.FixedRankDeepLinear`.
 
+    Raises
+    ------
+    ValueError, TypeError
+        If ``m``, ``n``, ``k`` are not positive integers with ``k <= min(m, n)``, or
+        ``lam`` is not a finite real number.
+
     References
     ----------
     .. [1] B. Bah, H. Rauhut, U. Terstiege, M. Westdickenberg, arXiv:1910.05505 (the
@@ -229,11 +238,19 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
 
         Returns
         -------
-        mu, nu : ndarray, shape (k,)
-            See :func:`imbalanced_weights`.
+        mu : ndarray, shape (k,)
+            Weights of ``Up`` (:func:`imbalanced_weights`).
+        nu : ndarray, shape (k,)
+            Weights of ``Vp``.
+
+        Raises
+        ------
+        ValueError
+            If ``point`` is not a valid point of this manifold.
         """
         self._check_point(point)
         return imbalanced_weights(point[1], self._lam)
@@ -254,7 +271,9 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
@@ -271,11 +290,14 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
         FixedRankTangentVector
+            ``(Up / mu, M_ab / (nu_a + mu_b), Vp / nu)``.
         """
         xi = self._flat.to_tangent_space(point, tangent_vector)
         out = apply_imbalanced_metric_inverse(imbalanced_weights(point[1], self._lam), xi)
@@ -293,11 +315,19 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector_a, tangent_vector_b : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)``.
 
         Returns
         -------
         float
+            The value of :math:`g^\lambda_W(\xi, \eta)`.
+
+        Raises
+        ------
+        ValueError
+            If the point or a vector is invalid or has non-finite entries.
         """
         a = self.metric_operator_inverse(point, tangent_vector_a)
         self._flat.to_tangent_space(point, tangent_vector_b)  # checks shapes and entries
@@ -312,11 +342,14 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
         float
+            The norm.
         """
         return float(np.sqrt(self.inner_product(point, tangent_vector, tangent_vector)))
 
@@ -327,6 +360,7 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         G : ndarray, sparse matrix or (U, S, V)
             Euclidean gradient of ``f`` at ``W``; never formed densely.
 
@@ -352,18 +386,31 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         euclidean_gradient : tuple of ndarray
             ``(du, ds, dvt)``.
 
         Returns
         -------
         FixedRankTangentVector
+            The Riemannian gradient :math:`\mathcal A^\lambda_W(P_T \nabla F)`.
         """
         proj = self._flat.euclidean_to_riemannian_gradient(point, euclidean_gradient)
         return self.metric_operator(point, proj)
 
     def euclidean_to_riemannian_hessian(self, point, euclidean_gradient, euclidean_hessian, v):
         """Not implemented: the Levi-Civita connection of :math:`g^\\lambda` is not derived.
+
+        Parameters
+        ----------
+        point : FixedRankPoint
+            The point ``(u, s, vt)``.
+        euclidean_gradient : tuple of ndarray
+            The derivatives ``(du, ds, dvt)`` of the cost.
+        euclidean_hessian : tuple of ndarray
+            Their derivative along ``embedding(point, v)``.
+        v : FixedRankTangentVector
+            The tangent vector.
 
         Raises
         ------
@@ -382,6 +429,7 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         vector : ndarray, sparse matrix or (U, S, V)
             An ambient ``m x n`` matrix.
 
@@ -398,7 +446,9 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         vector : FixedRankTangentVector
+            The vector to project or correct.
 
         Returns
         -------
@@ -413,7 +463,9 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
@@ -428,7 +480,9 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
@@ -443,11 +497,14 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
         ndarray, shape (m, n)
+            The ambient matrix ``u M vt + Up vt + u Vp^T``.
         """
         return self._flat.tangent_to_matrix(point, tangent_vector)
 
@@ -457,10 +514,12 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
 
         Returns
         -------
         FixedRankTangentVector
+            The zero tangent vector at ``point``.
         """
         return self._flat.zero_vector(point)
 
@@ -470,7 +529,9 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         tangent_vector : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)`` at ``point``.
 
         Returns
         -------
@@ -486,11 +547,14 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point_a, point_b : FixedRankPoint
+            The point the tangent vector is at.
         tangent_vector_a : FixedRankTangentVector
+            A tangent vector ``(Up, M, Vp)``.
 
         Returns
         -------
         FixedRankTangentVector
+            The projection of ``tangent_vector_a`` onto the tangent space at ``point_b``.
         """
         return self._flat.transport(point_a, point_b, tangent_vector_a)
 
@@ -500,11 +564,14 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         rng : None, int, SeedSequence or Generator, optional
+            Source of randomness (a seed or a ``numpy.random.Generator``).
         spread : float, default 10
+            Ratio bound ``s_max / s_min`` of the drawn singular values.
 
         Returns
         -------
         FixedRankPoint
+            A point with Haar-distributed singular vectors.
         """
         return self._flat.random_point(rng, spread=spread)
 
@@ -514,11 +581,14 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
         rng : None, int, SeedSequence or Generator, optional
+            Source of randomness (a seed or a ``numpy.random.Generator``).
 
         Returns
         -------
         FixedRankTangentVector
+            A tangent vector at ``point`` of unit :math:`g^\\lambda`-norm.
         """
         xi = self._flat.random_tangent_vector(point, rng)
         return xi / self.norm(point, xi)
@@ -529,10 +599,12 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         W : array_like, shape (m, n)
+            The end-to-end matrix.
 
         Returns
         -------
         FixedRankPoint
+            The point ``(u, s, vt)`` of rank ``k``.
         """
         return self._flat.point_from_matrix(W)
 
@@ -542,9 +614,11 @@ class FixedRankImbalancedTwoLayer(Manifold):
         Parameters
         ----------
         point : FixedRankPoint
+            The point ``(u, s, vt)``.
 
         Returns
         -------
         ndarray, shape (m, n)
+            The matrix ``u diag(s) vt``.
         """
         return self._flat.point_to_matrix(point)

@@ -84,6 +84,7 @@ def fibre_move(factors, strength: float, rng=None) -> list[np.ndarray]:
     strength : float
         ``t >= 0``.
     rng : None, int, SeedSequence or Generator, optional
+        Source of randomness (a seed or a ``numpy.random.Generator``).
 
     Returns
     -------

@@ -67,12 +67,16 @@ def loss_hessian_vector(loss, W, Z) -> np.ndarray:
     Parameters
     ----------
     loss : RegressionLoss or object with ``hessian_vector``
+        The loss (exact Hessian-vector products: see :func:`loss_hessian_vector`).
     W : ndarray, shape (m, n)
+        The end-to-end matrix.
     Z : ndarray, shape (m, n)
+        The direction, of the shape of ``W``.
 
     Returns
     -------
     ndarray, shape (m, n)
+        The product :math:`\nabla^2 L(W)[Z]`.
 
     Raises
     ------
@@ -145,6 +149,7 @@ def layer_hessian_vector(factors, loss, H) -> list[np.ndarray]:
     factors : list of ndarray
         Layers ``[W_1, ..., W_N]``.
     loss : RegressionLoss or object with ``gradient`` and ``hessian_vector``
+        The loss (exact Hessian-vector products: see :func:`loss_hessian_vector`).
     H : list of ndarray
         Perturbations of the layers' shapes.
 
@@ -179,11 +184,19 @@ def layer_hessian_operator(factors, loss) -> LinearOperator:
     Parameters
     ----------
     factors : list of ndarray
+        Layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``d_j x d_{j-1}``.
     loss : RegressionLoss or object with ``gradient`` and ``hessian_vector``
+        The loss (exact Hessian-vector products: see :func:`loss_hessian_vector`).
 
     Returns
     -------
     scipy.sparse.linalg.LinearOperator
+        The Hessian of the layer loss on the stacked layers.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If the layers are not finite real 2-D arrays whose shapes chain.
     """
     F = check_factors(factors)
     W = chain_product(F)
@@ -214,12 +227,19 @@ def top_eigenvalue(operator: LinearOperator, rng=None, *, tol: float = 1e-10) ->
     operator : scipy.sparse.linalg.LinearOperator
         Symmetric, square.
     rng : None, int, SeedSequence or Generator, optional
+        Source of randomness (a seed or a ``numpy.random.Generator``).
     tol : float, default 1e-10
         Relative accuracy asked of ARPACK.
 
     Returns
     -------
     float
+        The largest eigenvalue (``nan`` for an empty operator).
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not a seed or a generator.
     """
     n = operator.shape[0]
     if n <= DENSE_LIMIT:
@@ -240,12 +260,14 @@ def layer_sharpness(factors, loss, rng=None) -> float:
     factors : list of ndarray
         Layers ``[W_1, ..., W_N]``.
     loss : RegressionLoss or object with ``gradient`` and ``hessian_vector``
+        The loss (exact Hessian-vector products: see :func:`loss_hessian_vector`).
     rng : None, int, SeedSequence or Generator, optional
         Start vector of Lanczos.
 
     Returns
     -------
     float
+        The largest eigenvalue of the Hessian of the layer loss.
 
     References
     ----------
@@ -270,11 +292,17 @@ def layer_norms(factors) -> np.ndarray:
     Parameters
     ----------
     factors : list of ndarray
+        Layers ``[W_1, ..., W_N]``, ``W_j`` of shape ``d_j x d_{j-1}``.
 
     Returns
     -------
     ndarray, shape (N,)
         ``sqrt(sum of squares)`` per layer; ``np.sum(norms**2)`` is the squared norm of
         the parameters.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If the layers are not finite real 2-D arrays whose shapes chain.
     """
     return np.array([np.linalg.norm(W) for W in check_factors(factors)])
