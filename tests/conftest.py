@@ -58,3 +58,18 @@ def depth(request):
 @pytest.fixture(params=SEEDS, ids=lambda s: f"seed{s}")
 def seed(request):
     return request.param
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A local Dask cluster of two single-threaded workers (the sweep back-end tests)."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

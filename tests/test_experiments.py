@@ -75,20 +75,6 @@ def serial_results(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    import logging
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.ERROR
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 # ---------------------------------------------------------------------- end to end
 def test_toml_and_dict_declare_the_same_sweep(tmp_path):
     path = tmp_path / "small.toml"

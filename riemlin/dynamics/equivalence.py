@@ -99,6 +99,55 @@ class Comparison:
     factor_result: FlowResult = field(repr=False)
     riemannian_result: FlowResult = field(repr=False)
 
+    @classmethod
+    def from_runs(
+        cls, layers, loss, fac, riem, k: int, seconds_factor: float, seconds_riemannian: float
+    ) -> Comparison:
+        """Side by side: a layer run and a Riemannian run from the same start.
+
+        Parameters
+        ----------
+        layers : list of ndarray
+            The start of the layer run.
+        loss : loss protocol object
+            Its ``optimum(k)``, when present, gives ``distance_to_optimum``.
+        fac, riem : FlowResult
+            The layer run and the Riemannian run (compared up to the shorter one).
+        k : int
+            Rank of the start.
+        seconds_factor, seconds_riemannian : float
+            Wall-clock times of the runs.
+
+        Returns
+        -------
+        Comparison
+            The two runs side by side, up to the shorter one.
+        """
+        T = min(len(fac.t), len(riem.t))
+        Wf, Wr = fac.W[:T], riem.W[:T]
+        optimum, distance = None, None
+        if callable(getattr(loss, "optimum", None)):
+            W_star, optimum = loss.optimum(k)
+            distance = np.linalg.norm((Wf - W_star).reshape(T, -1), axis=1)
+            distance /= np.linalg.norm(W_star)
+        return cls(
+            t=fac.t[:T],
+            loss_factor=fac.loss[:T],
+            loss_riemannian=riem.loss[:T],
+            mismatch=_relative(Wf, Wr),
+            imbalance=fac.imbalance[:T],
+            imbalance_drift=fac.imbalance_drift[:T],
+            distance_to_optimum=distance,
+            optimum_value=None if optimum is None else float(optimum),
+            depth=len(layers),
+            k=k,
+            widths=tuple([layers[0].shape[1]] + [W.shape[0] for W in layers]),
+            seconds_factor=seconds_factor,
+            seconds_riemannian=seconds_riemannian,
+            factor_result=fac,
+            riemannian_result=riem,
+        )
+
     @property
     def max_relative_mismatch(self) -> float:
         """Largest mismatch over the output times."""
@@ -316,29 +365,7 @@ def compare_flows(
         output="matrix",
     )
     seconds_riemannian = time.perf_counter() - start
-    T = min(len(fac.t), len(riem.t))
-    Wf, Wr = fac.W[:T], riem.W[:T]
-    optimum, distance = None, None
-    if callable(getattr(loss, "optimum", None)):
-        W_star, optimum = loss.optimum(k)
-        distance = np.linalg.norm((Wf - W_star).reshape(T, -1), axis=1) / np.linalg.norm(W_star)
-    return Comparison(
-        t=fac.t[:T],
-        loss_factor=fac.loss[:T],
-        loss_riemannian=riem.loss[:T],
-        mismatch=_relative(Wf, Wr),
-        imbalance=fac.imbalance[:T],
-        imbalance_drift=fac.imbalance_drift[:T],
-        distance_to_optimum=distance,
-        optimum_value=None if optimum is None else float(optimum),
-        depth=depth,
-        k=k,
-        widths=tuple([layers[0].shape[1]] + [W.shape[0] for W in layers]),
-        seconds_factor=seconds_factor,
-        seconds_riemannian=seconds_riemannian,
-        factor_result=fac,
-        riemannian_result=riem,
-    )
+    return Comparison.from_runs(layers, loss, fac, riem, k, seconds_factor, seconds_riemannian)
 
 
 @dataclass

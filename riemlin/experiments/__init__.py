@@ -9,6 +9,7 @@ plots and a text summary. The command line is ``riemlin sweep`` and ``riemlin re
 the guide chapter *Experiments at scale* walks through both.
 """
 
+from riemlin.experiments import claims  # noqa: F401  (registers the kinds of the claims)
 from riemlin.experiments.kinds import KINDS, Param, RunKind, draw_problem, register_kind
 from riemlin.experiments.report import report, summarize
 from riemlin.experiments.results import Results, ResultsError, read_results

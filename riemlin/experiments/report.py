@@ -8,6 +8,7 @@ r"""From a results table to plots and a short text summary (``riemlin report``).
 * ``step_phase.png``: the fraction of runs that diverged over step size and depth, one
   panel per kind, with ``thresholds.csv``: per kind, depth and replicate, the largest
   step that did not diverge and the smallest that did.
+* the figures of the claim kinds (:func:`riemlin.experiments.claims_report.claim_figures`).
 
 A plot is skipped (and the summary says why) when the table lacks what it needs.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from riemlin.dynamics.result import Status
+from riemlin.experiments.claims_report import claim_figures
 from riemlin.experiments.kinds import KINDS
 from riemlin.experiments.results import Results, read_results
 
@@ -301,6 +303,8 @@ def report(results, out=None) -> dict:
         files += [out / "step_phase.png", out / "thresholds.csv"]
     elif res.rows:
         skipped.append("step_phase.png: needs a step column with at least two values")
+    if res.rows:
+        files += claim_figures(cols, out)
     text = summarize(res)
     if skipped:
         text += "\n" + "\n".join(f"not drawn: {s}" for s in skipped)
