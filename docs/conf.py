@@ -6,8 +6,8 @@ published documentation does not.
 """
 
 import os
-import shutil
 import re
+import shutil
 import sys
 from pathlib import Path
 
