@@ -318,3 +318,23 @@ def test_hessian_section_lift_and_the_cancelled_curvature_term(depth):
     # the term with U_z from the last lift and V_z from the first is U_p Sigma^{-1} V_p^T
     term = z.Up @ Dp(D, 3 * N - 4) @ z.Vp.T
     assert np.allclose(term, (xi.Up / sigma) @ xi.Vp.T, atol=1e-13)
+
+
+def test_pymanopt_chapter_trust_regions_example_prints_what_the_page_says(capsys):
+    """The nuclear-norm TrustRegions example of 'Coming from pymanopt' runs, and its output
+    (the gradient norms, quadratic at the end) is the one printed on the page."""
+    import pathlib
+    import re
+
+    page = (pathlib.Path(__file__).resolve().parent.parent / "docs/guide/pymanopt.md").read_text()
+    section = page[page.index("## Second order on any cost") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shown = re.search(r"```text\n(.*?)\n```", section, re.S).group(1).strip()
+    exec(compile(code, "pymanopt.md", "exec"), {})
+    printed = [float(x) for x in capsys.readouterr().out.split()]
+    expected = [float(x) for x in shown.split()]
+    assert len(printed) == len(expected)
+    # the printed norms to their two digits; the last is rounding-level (any value below
+    # 1e-12 is the same outcome on another BLAS)
+    np.testing.assert_allclose(printed[:-1], expected[:-1], rtol=0.06)
+    assert printed[-1] < 1e-12 and expected[-1] < 1e-12
