@@ -38,6 +38,7 @@ from riemlin.networks.chain import chain_adjoint, chain_product
 __all__ = ["factor_gradient_flow", "factor_gradient_descent"]
 
 _INTEGRATORS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
+_EXPLICIT = ("DOP853", "RK45", "RK23")  # trial stages may overflow: rejected, not fatal
 
 
 class _Layers:
@@ -208,14 +209,20 @@ def factor_gradient_flow(
         losses.append(value_at(tt, F))
         snapshots.append(F)
 
+    guard = guarded(rhs, reject_trials=integrator in _EXPLICIT)
+
     def make_solver():
         solver = getattr(integrate, integrator)
-        return solver(guarded(rhs), t[0], layers.pack(F0), t[-1], rtol=rtol, atol=atol)
+        return solver(guard, t[0], layers.pack(F0), t[-1], rtol=rtol, atol=atol)
 
     status, message = SUCCESS, "The flow reached the end of t_eval."
     if t.size > 1:
         status, message = march(
-            make_solver, t, record, lambda tt, y: value_at(tt, layers.unpack(y))
+            make_solver,
+            t,
+            record,
+            lambda tt, y: value_at(tt, layers.unpack(y)),
+            trial_guard=guard,
         )
     return _result(t[: len(snapshots)], losses, snapshots, layers, status, message, nfev)
 

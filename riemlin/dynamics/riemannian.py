@@ -115,6 +115,13 @@ __all__ = ["riemannian_gradient", "riemannian_gradient_flow", "riemannian_gradie
 
 _INTEGRATORS = {"DOP853": DOP853, "LSODA": LSODA}
 _FD_STEP = np.sqrt(np.finfo(float).eps)  # forward differences: error ~ sqrt(eps)
+#: ``integrator="auto"`` steps the factored flow with LSODA and the Jacobian of
+#: :func:`_factor_jacobian` up to this many unknowns ``(m + n + k) k``, and with DOP853
+#: above (and always for ``formulation="dense"``).
+AUTO_IMPLICIT_STATES = 1000
+#: Accepted steps after which the saved Jacobian of the factored flow is re-evaluated
+#: (:class:`_SavedJacobian`; CVODE's ``MSBJ``).
+JACOBIAN_AGE = 50
 
 
 # ---------------------------------------------------------------------- helpers
@@ -303,6 +310,70 @@ def _factor_velocity(U, S, V, loss, depth):
     return dU, dS, dV
 
 
+def _factor_jacobian(y, f, sizes, loss, depth):
+    r"""The Jacobian :math:`\partial F / \partial y` of the factored velocity at the state ``y``.
+
+    Forward differences over all states at once: column ``j`` is
+    :math:`(F(y + h_j e_j) - F(y)) / h_j` with :math:`h_j = \sqrt{\varepsilon}
+    \max(|y_j|, 1)` (error :math:`O(\sqrt{\varepsilon})` relative, ample for the Newton
+    iterations of an implicit method, whose convergence and not whose accuracy depends on
+    the Jacobian). The perturbed states go through the batched ``k x k`` kernels of
+    :func:`_factor_velocity`; the loss products cost one call per state, the one part
+    that depends on the loss (the loss protocol has no Hessian).
+    """
+    h = _FD_STEP * np.maximum(np.abs(y), 1.0)
+    Y = np.repeat(y[None, :], y.size, axis=0)
+    Y[np.diag_indices(y.size)] += h
+    (m, k), a, b = sizes, sizes[0] * sizes[1], sizes[0] * sizes[1] + sizes[1] ** 2
+    dU, dS, dV = _factor_velocity(
+        Y[:, :a].reshape(y.size, m, k),
+        Y[:, a:b].reshape(y.size, k, k),
+        Y[:, b:].reshape(y.size, -1, k),
+        loss,
+        depth,
+    )
+    J = np.empty((y.size, y.size))
+    J[:, :a] = dU.reshape(y.size, a)
+    J[:, a:b] = dS.reshape(y.size, b - a)
+    J[:, b:] = dV.reshape(y.size, y.size - b)
+    J -= f
+    J /= h[:, None]
+    return J.T
+
+
+class _SavedJacobian:
+    r"""A Jacobian callback for LSODA that re-evaluates only when the saved one may be stale.
+
+    ODEPACK's LSODA keeps only the LU factors of its Newton matrix
+    :math:`I - h \gamma J`, so it asks for a new Jacobian whenever :math:`h \gamma`
+    changes by more than 30%, besides every 20 steps and after a failed Newton iteration.
+    Here the last Jacobian is saved and handed back unless it is :data:`JACOBIAN_AGE`
+    accepted steps old, or no step was accepted since the last request (the Newton
+    iteration failed with it): the rule of CVODE's direct linear solvers (Hindmarsh et
+    al., ACM TOMS 31 (2005) 363-396), which re-evaluate the Jacobian only then and
+    otherwise re-factor the saved one for the new :math:`h \gamma`. The Jacobian only
+    steers the Newton iteration, so the solution's accuracy does not depend on its age;
+    the step-size control sees any slower convergence.
+    """
+
+    def __init__(self, evaluate):
+        self.evaluate = evaluate
+        self.saved = None
+        self.age = 0
+        self.accepted = False
+
+    def step_accepted(self) -> None:
+        self.age += 1
+        self.accepted = True
+
+    def __call__(self, t, y):
+        if self.saved is None or self.age >= JACOBIAN_AGE or not self.accepted:
+            self.saved = self.evaluate(y)
+            self.age = 0
+        self.accepted = False
+        return self.saved
+
+
 def _point_from_factors(U, S, V) -> FixedRankPoint:
     u, s, v = _factor_frame(U, S, V)[:3]
     return FixedRankPoint(u, s, v.T)
@@ -313,13 +384,22 @@ def _point_from_dense(Y, m, n, k) -> FixedRankPoint:
     return FixedRankPoint(u[:, :k], s[:k], vt[:k])
 
 
+def _choose_integrator(integrator: str, formulation: str, states: int) -> str:
+    """The stepper ``integrator="auto"`` stands for (see :data:`AUTO_IMPLICIT_STATES`)."""
+    if integrator != "auto":
+        return integrator
+    if formulation == "manifold" and states <= AUTO_IMPLICIT_STATES:
+        return "LSODA"
+    return "DOP853"
+
+
 # ---------------------------------------------------------------------- the flow
 def riemannian_gradient_flow(
     W0,
     loss,
     depth: int,
     t_eval,
-    formulation: str = "dense",
+    formulation: str = "manifold",
     rtol: float = 1e-9,
     atol: float = 1e-12,
     *,
@@ -329,7 +409,7 @@ def riemannian_gradient_flow(
     max_step: float = np.inf,
     rank_tol: float = 1e-13,
     max_loss_ratio: float = 1e8,
-    integrator: str = "DOP853",
+    integrator: str = "auto",
 ) -> FlowResult:
     r"""Integrate the Riemannian gradient flow :math:`\dot W = -\mathcal A_W(\nabla L(W))`.
 
@@ -415,8 +495,8 @@ def riemannian_gradient_flow(
     """
     if formulation not in ("dense", "manifold"):
         raise ValueError(f"formulation must be 'dense' or 'manifold'; got {formulation!r}")
-    if integrator not in _INTEGRATORS:
-        raise ValueError(f"integrator must be 'DOP853' or 'LSODA'; got {integrator!r}")
+    if integrator not in ("auto", *_INTEGRATORS):
+        raise ValueError(f"integrator must be 'auto', 'DOP853' or 'LSODA'; got {integrator!r}")
     t = check_times(t_eval)
     rtol = check_positive(rtol, "rtol")
     atol = check_positive(atol, "atol")
@@ -444,11 +524,11 @@ def riemannian_gradient_flow(
             return -((u @ M + Up) @ vt + u @ Vp.T).ravel()
 
         y0 = ((point[0] * point[1]) @ point[2]).ravel()
+        jac = None
     else:
-        sizes = (m * kk, kk * kk, n * kk)
+        a, b = m * kk, m * kk + kk * kk
 
         def unpack(y):
-            a, b = sizes[0], sizes[0] + sizes[1]
             return y[:a].reshape(m, kk), y[a:b].reshape(kk, kk), y[b:].reshape(n, kk)
 
         def to_point(y):
@@ -458,31 +538,21 @@ def riemannian_gradient_flow(
 
         def velocity(y):
             dU, dS, dV = _factor_velocity(*unpack(y), loss, depth)
-            return np.concatenate((dU.ravel(), dS.ravel(), dV.ravel()))
+            out = np.empty_like(y)
+            out[:a], out[a:b], out[b:] = dU.ravel(), dS.ravel(), dV.ravel()
+            return out
 
         def rhs(_t, y):
             nonlocal nfev
             nfev += 1
             return velocity(y)
 
-        def jac(_t, y):
-            # Forward differences, all columns at once: state j is y + h_j e_j.
+        def fresh_jacobian(y):
             nonlocal nfev
-            nfev += y.size + 1
-            h = _FD_STEP * np.maximum(np.abs(y), 1.0)
-            Y = np.repeat(y[None, :], y.size, axis=0)
-            Y[np.diag_indices(y.size)] += h
-            a, b = sizes[0], sizes[0] + sizes[1]
-            dU, dS, dV = _factor_velocity(
-                Y[:, :a].reshape(-1, m, kk),
-                Y[:, a:b].reshape(-1, kk, kk),
-                Y[:, b:].reshape(-1, n, kk),
-                loss,
-                depth,
-            )
-            F = np.concatenate((dU.reshape(y.size, -1), dS.reshape(y.size, -1)), axis=1)
-            F = np.concatenate((F, dV.reshape(y.size, -1)), axis=1)
-            return (F.T - velocity(y)[:, None]) / h
+            nfev += y.size + 1  # each column counts as one evaluation
+            return _factor_jacobian(y, velocity(y), (m, kk), loss, depth)
+
+        jac = _SavedJacobian(fresh_jacobian)
 
         u, s, vt = point
         y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))
@@ -509,7 +579,10 @@ def riemannian_gradient_flow(
         return value
 
     def after_step(tt, y):
-        s = to_point(y)[1]
+        if jac is not None:
+            jac.step_accepted()
+        p = to_point(y)
+        s = p[1]
         if not s[-1] > rank_tol * s[0]:
             raise Breakdown(
                 RANK_LOST,
@@ -525,7 +598,7 @@ def riemannian_gradient_flow(
                 "and from here the step size shrinks like s_min (formulation='dense' follows "
                 "the matrix through the drop of rank)",
             )
-        value_at(tt, to_point(y))
+        value_at(tt, p)
 
     def record(tt, y):
         p = to_point(y)
@@ -535,15 +608,19 @@ def riemannian_gradient_flow(
         points.append(p)
         svals.append(p[1].copy())
 
+    method = _choose_integrator(integrator, formulation, y0.size)
+
+    guard = guarded(rhs, reject_trials=method == "DOP853")
+
     def make_solver():
         options = dict(rtol=rtol, atol=atol, first_step=first_step, max_step=max_step)
-        if integrator == "LSODA" and formulation == "manifold":
+        if method == "LSODA" and formulation == "manifold":
             options["jac"] = guarded(jac)
-        return _INTEGRATORS[integrator](guarded(rhs), t[0], y0, t[-1], **options)
+        return _INTEGRATORS[method](guard, t[0], y0, t[-1], **options)
 
     status, message = SUCCESS, "The flow reached the end of t_eval."
     if t.size > 1:
-        status, message = march(make_solver, t, record, after_step)
+        status, message = march(make_solver, t, record, after_step, trial_guard=guard)
     return _finish(times, losses, points, svals, mode, status, message, nfev)
 
 
