@@ -19,7 +19,7 @@ from riemlin import (
     Loss,
     random_completion,
 )
-from riemlin.losses.completion import _ROW_GATHER_FROM, _rowdot, relative_error
+from riemlin.losses.completion import _row_blocks, _rowdot, relative_error
 
 
 def _dense_mask(loss):
@@ -243,15 +243,23 @@ def test_noise_and_coverage_at_low_oversampling():
     assert loss.value(truth) > 0
 
 
-@pytest.mark.parametrize("k", [1, _ROW_GATHER_FROM - 1, _ROW_GATHER_FROM, 40])
-def test_rowdot_both_gather_orders(k):
-    # both code paths (per-term gathers below _ROW_GATHER_FROM, row gathers from it on),
-    # over more entries than one block
-    rng = np.random.default_rng(k)
-    A, B = rng.standard_normal((k, 300)), rng.standard_normal((k, 200))
+@pytest.mark.parametrize("q", [1, 7, 20, 40])
+def test_rowdot_in_row_blocks_and_unsorted(q):
+    # blocks of whole rows (sorted rows, rows repeated) and plain gathers (any order),
+    # over more entries than one block, with empty rows and a row longer than a block
+    rng = np.random.default_rng(q)
+    X, Y = rng.standard_normal((300, q)), rng.standard_normal((200, q))
     rows, cols = rng.integers(300, size=40000), rng.integers(200, size=40000)
-    expected = np.einsum("ij,ij->i", A.T[rows], B.T[cols])
-    np.testing.assert_allclose(_rowdot(A, B, rows, cols), expected, rtol=1e-13, atol=1e-13)
+    rows[rows == 7] = 8  # an empty row
+    rows[:6000] = 3  # a row longer than a block
+    expected = np.einsum("ij,ij->i", X[rows], Y[cols])
+    # sums of q products of O(1) numbers: rounding ~ q eps
+    np.testing.assert_allclose(_rowdot(X, Y, rows, cols), expected, rtol=1e-13, atol=1e-13)
+    order = np.argsort(rows, kind="stable")
+    r, c = rows[order], cols[order]
+    blocks = _row_blocks(r, np.bincount(r, minlength=300), q)
+    assert blocks[0].size >= 3  # two blocks or more
+    np.testing.assert_allclose(_rowdot(X, Y, r, c, blocks), expected[order], rtol=1e-13, atol=1e-13)
 
 
 # ---------------------------------------------------------------- the line search
