@@ -31,6 +31,7 @@ from riemlin._validation import (
 )
 from riemlin.dynamics.result import FlowResult
 from riemlin.dynamics.stepping import DIVERGED, RANK_LOST, SUCCESS, Breakdown, guarded, march
+from riemlin.geometry.ambient import ambient_matmul, ambient_rmatmul
 from riemlin.losses.base import check_gradient_shape, check_loss, check_loss_shape
 from riemlin.networks.balance import imbalance, imbalance_norm
 from riemlin.networks.chain import chain_adjoint, chain_product
@@ -103,7 +104,31 @@ def _start(factors, loss):
 
 
 def _layer_gradients(factors, loss):
-    return chain_adjoint(factors, loss.gradient(chain_product(factors)))
+    r"""The layer gradients :math:`S_j^\top \nabla L(W) P_{j-1}^\top` by backpropagation.
+
+    One forward pass forms the prefixes :math:`P_j = W_j \cdots W_1` (the last is the
+    product :math:`W` the loss is evaluated at) and one backward pass the products
+    :math:`B_j = S_j^\top \nabla L(W)` by :math:`B_{j-1} = W_j^\top B_j`: ``3N - 2``
+    matrix products in all, against ``5N`` for :func:`riemlin.networks.chain_product`
+    followed by :func:`riemlin.networks.chain_adjoint`, which form the prefixes twice and
+    the suffixes :math:`S_j` as well. The gradient is used in whatever form the loss
+    returns it (dense, sparse or low-rank) for the first products only.
+    """
+    prefix = [factors[0]]
+    for W in factors[1:]:
+        prefix.append(W @ prefix[-1])
+    G = loss.gradient(prefix[-1])
+    N = len(factors)
+    if N == 1:
+        return chain_adjoint(factors, G)
+    grads = [None] * N
+    grads[-1] = ambient_matmul(G, prefix[-2].T)
+    B = ambient_rmatmul(G, factors[-1]).T  # S_{N-1}^T G = W_N^T G
+    for j in range(N - 2, 0, -1):
+        grads[j] = B @ prefix[j - 1].T
+        B = factors[j].T @ B
+    grads[0] = B
+    return grads
 
 
 def factor_gradient_flow(
