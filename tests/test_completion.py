@@ -500,3 +500,43 @@ def test_problem_refuses_a_manifold_of_another_shape():
     x = FixedRankDeepLinear(21, 15, 2, rng=1).random_point()
     with pytest.raises(ValueError, match="21x15 but the loss is 20x15"):
         problem.cost(x)
+
+
+class _Uncached(CompletionLoss):
+    """The loss with its cache switched off: residual and gradient recomputed at every call."""
+
+    def _same_point(self, W):
+        return False
+
+
+@pytest.mark.parametrize("depth", [1, 4])
+def test_conjugate_gradient_gives_the_same_iterates_with_and_without_the_cache(depth):
+    loss, truth = random_completion(120, 90, 3, rng=2)
+    uncached = _Uncached(loss.rows, loss.cols, loss.values, loss.shape)
+    x0 = loss.initial_point(3, rng=3)
+    manifold = FixedRankDeepLinear(120, 90, 3, depth=depth)
+    points = []
+    for f in (loss, uncached):
+        opt = pymanopt.optimizers.ConjugateGradient(
+            verbosity=0,
+            max_iterations=15,
+            min_gradient_norm=0.0,
+            min_step_size=0.0,
+            line_searcher=CompletionLineSearcher(f),
+        )
+        points.append(opt.run(f.problem(manifold), initial_point=x0).point)
+    W_cached, W_fresh = ((u * s) @ vt for u, s, vt in points)
+    # the cache hands back the residual that recomputing gives: equal to the last bit
+    np.testing.assert_array_equal(W_cached, W_fresh)
+    assert relative_error(points[0], truth) < 0.5  # the runs did move toward the truth
+
+
+def test_sampled_entries_of_a_product_match_the_dense_product():
+    loss, _ = random_completion(70, 50, 4, rng=8)
+    rng = np.random.default_rng(9)
+    for q in (1, 4, 8, 30):
+        X, Y = rng.standard_normal((70, q)), rng.standard_normal((50, q))
+        # sums of q products of O(1) numbers, in another order: rounding ~ q eps
+        np.testing.assert_allclose(
+            loss.sampled(X, Y), (X @ Y.T)[loss.rows, loss.cols], rtol=1e-13, atol=1e-13 * q
+        )
