@@ -9,10 +9,17 @@
   and its dense-output stages, each of size ``(m + n) k + k^2``.
 * Time of the dense integrator over the on-manifold one on the same problem at a size
   where the dense one still runs (``m = n = 400``), same tolerances.
+* ``riemlin verify --depth 100`` (run in this process, so without the start-up of the
+  interpreter and of the imports): wall-clock seconds of the whole command, with the
+  seconds of its two flows (the layer flow, DOP853 on 100 layers, and the Riemannian
+  flow with default arguments) from its JSON output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import resource
 import time
 import tracemalloc
@@ -20,6 +27,7 @@ import tracemalloc
 import numpy as np
 
 from riemlin import FixedRankDeepLinear, low_rank_target_loss, riemannian_gradient_flow
+from riemlin.cli import main as riemlin_main
 
 
 def _problem(m, n, k, depth, seed=0):
@@ -79,4 +87,25 @@ def run(quick: bool = False) -> list[dict]:
             "seconds": times,
         }
     )
+    rows.append(_verify_row(12 if quick else 100))
     return rows
+
+
+def _verify_row(depth):
+    out = io.StringIO()
+    begin = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        code = riemlin_main(["verify", "--depth", str(depth), "--plot", "", "--json"])
+    seconds = time.perf_counter() - begin
+    report = json.loads(out.getvalue())
+    return {
+        "benchmark": "flows",
+        "name": f"riemlin verify --depth {depth}: wall seconds (in process)",
+        "size": "m=5 n=4 k=2 widths 5",
+        "ratio": seconds,
+        "goal": "<= 10",
+        "meets_goal": bool(seconds <= 10 and code == 0),
+        "seconds_factor": report["seconds_factor"],
+        "seconds_riemannian": report["seconds_riemannian"],
+        "max_relative_mismatch": report["max_relative_mismatch"],
+    }

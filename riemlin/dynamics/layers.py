@@ -284,8 +284,8 @@ def factor_gradient_descent(
         Record every ``record_every``-th iterate (the last one is always recorded).
         Each recorded iterate gets the diagnostics of
         :class:`~riemlin.dynamics.FlowResult` (the product, its singular values, imbalance
-        norms that take an SVD per layer), which cost more than a step: about three
-        steps at depth 100 with 64 x 64 layers. Record sparsely in long runs.
+        norms that take an SVD per layer), which cost more than a step. Record sparsely
+        in long runs.
 
     Returns
     -------

@@ -13,7 +13,8 @@ traced by the end-to-end matrix of balanced layers trained by gradient flow. Onl
 products :math:`\nabla L\, v` and :math:`\nabla L^\top u` are evaluated (the loss
 protocol of :mod:`riemlin.losses`).
 
-Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrator``):
+Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrator``;
+the default ``"auto"`` chooses, see below):
 
 ``"dense"``
     The ``m x n`` matrix itself; the right-hand
@@ -50,17 +51,21 @@ Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrato
     reported as rank loss.
 
 Deep flows are stiff for another reason: the core block of :math:`\mathcal A_W` carries
-:math:`K_{aa} = N c_a`, ``N`` times the weight of the ``U_p``, ``V_p`` blocks. On the
-depth-20 benchmark (``benchmarks/equivalence.py``, ``m = n = 30``, ``k = 5``) the Jacobian
-of the factored flow has eigenvalues down to about ``-2400`` (``-410`` with ``S`` frozen)
-and DOP853 runs at its stability limit. ``integrator="LSODA"`` (BDF once stiffness is
-detected, a Jacobian by batched forward differences) reached the same end-point error
-there with fewer steps; measured single-threaded, medians of three interleaved runs:
-about 1 s against about 3 s for DOP853, both at an end-point error of about ``5e-10``.
-With multithreaded OpenBLAS on the same (loaded, two-core) machine LSODA was the slower
-one (4.7 s against 3.3 s): its dense LU of the Jacobian and the batched Jacobian itself
-suffer from thread contention. DOP853 stays the default: it is explicit, of order 8,
-and needs no ``((m + n + k) k)^2`` Jacobian.
+:math:`K_{aa} = N c_a`, ``N`` times the weight of the ``U_p``, ``V_p`` blocks, so the
+Jacobian of the factored flow has eigenvalues of size :math:`N c_a` times the curvature
+of the loss (about ``-2400`` at depth 20 on the benchmark problem of the user guide,
+chapter "Performance at scale"), and an explicit method runs at its stability limit:
+its cost grows with the depth. The default ``integrator="auto"`` therefore steps the
+factored flow with LSODA (Petzold 1983), which follows a non-stiff flow with Adams
+methods and switches to BDF methods, not limited by stability, once it detects
+stiffness. Its Jacobian, ``(m + n + k) k`` square, comes from forward differences of the
+velocity over all unknowns at once (:func:`_factor_jacobian`) and is saved and reused
+while it is fresh (:class:`_SavedJacobian`); that is affordable for small factored
+states, so ``"auto"`` means LSODA up to :data:`AUTO_IMPLICIT_STATES` unknowns and DOP853
+above (and always for ``formulation="dense"``, whose ``m n`` unknowns LSODA would
+differentiate one by one). Run single-threaded BLAS (``threadpoolctl``) for small
+problems: the dense LU factorizations of the Jacobian and the batched ``k x k`` kernels
+gain nothing from threads and lose much to a busy second core.
 
 Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
 (step size underflow, or more than ``1e7`` steps still ahead at the recent mean step
@@ -81,6 +86,12 @@ References
    low-rank approximation", BIT 54 (2014) 171-188.
 .. [HNW] E. Hairer, S. P. Nørsett, G. Wanner, "Solving Ordinary Differential Equations
    I", 2nd ed., Springer 1993 (DOP853).
+.. [P83] L. Petzold, "Automatic selection of methods for solving stiff and nonstiff
+   systems of ordinary differential equations", SIAM J. Sci. Stat. Comput. 4 (1983)
+   136-148 (LSODA).
+.. [H05] A. C. Hindmarsh et al., "SUNDIALS: Suite of nonlinear and differential/algebraic
+   equation solvers", ACM Trans. Math. Softw. 31 (2005) 363-396 (CVODE's reuse of a
+   saved Jacobian).
 """
 
 from __future__ import annotations
@@ -129,7 +140,22 @@ def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRank
     r""":math:`\mathcal A_W(P_T \nabla L(W))` from the loss products (no ``m x n`` array).
 
     ``M = u^T G v``, ``Up = G v - u M``, ``Vp = G^T u - v M^T`` with ``G v`` and
-    ``G^T u`` from :func:`riemlin.losses.gradient_products`.
+    ``G^T u`` from :func:`riemlin.losses.gradient_products` (Bah et al.,
+    arXiv:1910.05505, for the metric).
+
+    Parameters
+    ----------
+    manifold : FixedRankDeepLinear
+        Supplies the depth of the metric.
+    point : FixedRankPoint
+        The point ``(u, s, vt)``.
+    loss : loss protocol object
+        See :mod:`riemlin.losses`.
+
+    Returns
+    -------
+    FixedRankTangentVector
+        The Riemannian gradient ``(Up, M, Vp)``.
     """
     u, s, vt = point
     GV, GtU = gradient_products(loss, point, vt.T, u)
@@ -234,8 +260,7 @@ def _factor_frame(U, S, V):
     factors. The Cholesky factor is as accurate as a QR here because the flow keeps
     :math:`U^\top U` and :math:`V^\top V` constant (see :func:`_factor_velocity`), so
     both stay near ``I``. (``numpy.linalg`` throughout: scipy's LAPACK wrappers link a
-    second OpenBLAS whose threaded ``trsm`` measured up to 140 us on a ``5 x 5`` solve on
-    a loaded two-core machine.)
+    second OpenBLAS, whose threads slow the tiny ``k x k`` solves down on a busy machine.)
 
     Raises
     ------
@@ -423,10 +448,11 @@ def riemannian_gradient_flow(
         Depth ``N >= 1`` of the metric (``N = 1``: the embedded metric).
     t_eval : array_like, shape (T,)
         Strictly increasing output times; the flow starts at ``t_eval[0]``.
-    formulation : {"dense", "manifold"}
-        ``"dense"``: DOP853 on the ``m x n`` matrix (reference, small sizes).
+    formulation : {"manifold", "dense"}, default "manifold"
         ``"manifold"``: the factors ``(U, S, V)`` (Koch–Lubich coordinates), no
-        ``m x n`` array; see the module docstring.
+        ``m x n`` array; see the module docstring. ``"dense"``: the ``m x n`` matrix,
+        with an SVD per evaluation (a reference for small sizes; it follows the matrix
+        through a drop of rank, where the factored coordinates stop at depth 1).
     rtol, atol : float
         Tolerances of the step-size control (scipy's meaning: per component of the
         state, ``|err_i| <= atol + rtol |y_i|`` in RMS).
@@ -436,8 +462,8 @@ def riemannian_gradient_flow(
         Form of ``FlowResult.W``: dense matrices, or points ``(u, s, vt)``; ``"auto"``
         gives matrices when ``m * n <= 1e6``.
     first_step, max_step : float, optional
-        Passed to the DOP853 stepper (``first_step = max_step = h`` with large
-        tolerances gives a fixed step ``h``, used to measure the order).
+        Passed to the stepper (with ``integrator="DOP853"``, ``first_step = max_step = h``
+        and large tolerances give a fixed step ``h``, used to measure the order).
     rank_tol : float, default 1e-13
         The run stops with status ``-3`` when ``s_min / s_max`` falls below it. At depth
         1 with ``formulation="manifold"`` it also stops (``-3``) once ``s_min / s_max <= eps /
@@ -447,18 +473,20 @@ def riemannian_gradient_flow(
     max_loss_ratio : float, default 1e8
         The run stops with status ``-2`` when the loss is not finite or
         ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
-    integrator : {"DOP853", "LSODA"}, default "DOP853"
-        The time stepper. ``"DOP853"``: explicit, order 8 (Hairer, Nørsett, Wanner).
-        ``"LSODA"``: ODEPACK's automatic switch between Adams (non-stiff) and BDF (stiff)
-        methods (Petzold 1983; Hindmarsh 1983) through :class:`scipy.integrate.LSODA`.
-        Deep flows are stiff (the core block carries the weight :math:`K_{aa} = N c_a`,
-        ``N`` times that of ``U_p``, ``V_p``), and an explicit method then runs at its
-        stability limit; LSODA's BDF steps are not limited by stability. With
-        ``formulation="manifold"`` its Jacobian (``(m + n + k) k`` square) is formed by
-        forward differences of the velocity over all states at once (batched ``k x k``
-        kernels), each column counting as one evaluation in ``nfev``; with
-        ``formulation="dense"`` LSODA differentiates the ``m n`` states one by one, which only
-        suits small sizes.
+    integrator : {"auto", "DOP853", "LSODA"}, default "auto"
+        The time stepper. ``"auto"``: LSODA with the saved forward-difference Jacobian
+        for ``formulation="manifold"`` with at most :data:`AUTO_IMPLICIT_STATES` unknowns
+        ``(m + n + k) k``, DOP853 otherwise; fast on stiff deep flows without a choice
+        by the caller (module docstring). ``"DOP853"``: explicit, order 8 (Hairer,
+        Nørsett, Wanner); on a stiff flow it runs at its stability limit, at a cost that
+        grows with the depth. ``"LSODA"``: ODEPACK's automatic switch between Adams
+        (non-stiff) and BDF (stiff) methods (Petzold 1983; Hindmarsh 1983) through
+        :class:`scipy.integrate.LSODA`; with ``formulation="manifold"`` its Jacobian is
+        formed by forward differences of the velocity over all unknowns at once (each
+        column counts as one evaluation in ``nfev``) and reused until it is
+        :data:`JACOBIAN_AGE` steps old or a Newton iteration fails with it; with
+        ``formulation="dense"`` LSODA differentiates the ``m n`` unknowns one by one,
+        which only suits small sizes.
 
     Returns
     -------
