@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
+
+
+def blas_threads(limit):
+    """A context limiting BLAS to ``limit`` threads (``None``: the default, no limit).
+
+    Uses ``threadpoolctl`` (the ``bench`` extra); without it the context changes nothing.
+    """
+    if limit is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=limit, user_api="blas")
 
 
 def _per_call(fn, number: int, clock=time.perf_counter) -> float:

@@ -36,14 +36,60 @@ import sys
 import time
 import tracemalloc
 
+import numpy as np
 import pymanopt
 from pymanopt.manifolds import FixedRankEmbedded
 
 from benchmarks._timing import compare
-from riemlin import FixedRankDeepLinear, random_completion
-from riemlin.losses.completion import CompletionLineSearcher, relative_error
+from riemlin import FixedRankDeepLinear, FixedRankPoint, random_completion
+from riemlin.losses.completion import CompletionLineSearcher, CompletionLoss, relative_error
 
 TARGET = 1e-6
+#: Entries per block, and the number of terms from which whole rows are gathered, in the
+#: kernel before row blocks (:func:`_rowdot_before`).
+_CHUNK_BEFORE, _ROW_GATHER_BEFORE = 1 << 14, 16
+
+
+def _rowdot_before(A_t, B_t, rows, cols):
+    """The sampled entries of ``A_t^T B_t`` as riemlin computed them before row blocks.
+
+    Per-term gathers from the rows of ``A_t`` (``k x m``) and ``B_t`` (``k x n``) in blocks
+    of entries below 16 terms, whole rows of the transposes and ``numpy.add.reduce`` from
+    16 terms on (the line search's ``2k = 20`` terms). Kept as the baseline of the
+    side-by-side rows.
+    """
+    k = A_t.shape[0]
+    out = np.empty(rows.size)
+    if k >= _ROW_GATHER_BEFORE:
+        A, B = np.ascontiguousarray(A_t.T), np.ascontiguousarray(B_t.T)
+        for start in range(0, rows.size, _CHUNK_BEFORE):
+            block = A.take(rows[start : start + _CHUNK_BEFORE], axis=0)
+            block *= B.take(cols[start : start + _CHUNK_BEFORE], axis=0)
+            np.add.reduce(block, axis=1, out=out[start : start + block.shape[0]])
+        return out
+    for start in range(0, rows.size, _CHUNK_BEFORE):
+        r = rows[start : start + _CHUNK_BEFORE]
+        c = cols[start : start + _CHUNK_BEFORE]
+        acc = A_t[0][r] * B_t[0][c]
+        for a in range(1, k):
+            term = A_t[a][r]
+            term *= B_t[a][c]
+            acc += term
+        out[start : start + r.size] = acc
+    return out
+
+
+class CompletionLossBefore(CompletionLoss):
+    """:class:`riemlin.CompletionLoss` with the sampled entries of the kernel before."""
+
+    def sampled(self, X, Y):
+        return _rowdot_before(
+            np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), self.rows, self.cols
+        )
+
+
+def _before(loss):
+    return CompletionLossBefore(loss.rows, loss.cols, loss.values, loss.shape)
 
 
 class FixedRankEmbeddedLowRank(FixedRankEmbedded):
@@ -60,12 +106,17 @@ class FixedRankEmbeddedLowRank(FixedRankEmbedded):
         return vector.T @ matrix
 
 
-def _solve(loss, truth, manifold, x0, max_iterations, line_search=True):
-    """CG until the relative error is below TARGET; returns a dict of statistics."""
+def _solve(loss, truth, manifold, x0, max_iterations, line_search=True, trace=True):
+    """CG until the relative error is below TARGET; returns a dict of statistics.
+
+    With ``trace`` the run is under ``tracemalloc`` (its peak memory is reported; the
+    tracing slows the iterations down).
+    """
     problem = loss.problem(manifold)
     g0 = manifold.norm(x0, problem.riemannian_gradient(x0))
     threshold, point, iterations, seconds = 1e-9, x0, 0, 0.0
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     while True:
         opt = pymanopt.optimizers.ConjugateGradient(
             verbosity=0,
@@ -88,8 +139,10 @@ def _solve(loss, truth, manifold, x0, max_iterations, line_search=True):
         if error <= TARGET or iterations >= max_iterations or threshold < 1e-15:
             break
         threshold *= 1e-2
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    peak = None
+    if trace:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     return {
         "iterations": iterations,
         "seconds": seconds,
@@ -122,6 +175,100 @@ def _per_iteration(loss, x0, manifolds: dict, iterations: int, repeat: int) -> d
     return {name: times[name] / max(counts[name], 1) for name in times}
 
 
+def _evaluation(loss, x0, seed=0):
+    """One evaluation at a new point: ``loss.value``, then ``G V`` and ``G^T U``."""
+    rng = np.random.default_rng(seed)
+
+    def evaluate():
+        u, s, vt = x0
+        point = FixedRankPoint(u, s * (1.0 + 1e-3 * rng.random()), vt)  # a cache miss
+        loss.value(point)
+        G = loss.gradient(point)
+        return G @ vt.T, G.T @ u
+
+    return evaluate
+
+
+def _cg(loss, problem, x0, iterations):
+    def solve():
+        pymanopt.optimizers.ConjugateGradient(
+            verbosity=0,
+            max_iterations=iterations,
+            min_gradient_norm=0.0,
+            min_step_size=0.0,
+            line_searcher=CompletionLineSearcher(loss),
+        ).run(problem, initial_point=x0)
+
+    return solve
+
+
+def _iteration_units(losses: dict, x0, depth, iterations, repeat) -> dict:
+    """Seconds per CG iteration and per evaluation of each loss, side by side.
+
+    An iteration's time is the difference of runs of ``1 + iterations`` and of one
+    iteration from the same start, over ``iterations`` (the first cost and gradient
+    cancel); all runs of all losses alternate in rounds (:func:`benchmarks._timing.compare`).
+    """
+    m, n = next(iter(losses.values())).shape
+    manifold = FixedRankDeepLinear(m, n, x0[1].size, depth=depth)
+    functions = {}
+    for name, loss in losses.items():
+        problem = loss.problem(manifold)
+        functions[(name, "evaluation")] = _evaluation(loss, x0)
+        functions[(name, "short")] = _cg(loss, problem, x0, 1)
+        functions[(name, "long")] = _cg(loss, problem, x0, 1 + iterations)
+    t = compare(functions, repeat=repeat, min_time=0.0)
+    out = {}
+    for name in losses:
+        per_iteration = (t[(name, "long")] - t[(name, "short")]) / iterations
+        out[name] = {
+            "seconds_per_iteration": per_iteration,
+            "seconds_per_evaluation": t[(name, "evaluation")],
+            "units": per_iteration / t[(name, "evaluation")],
+        }
+    return out
+
+
+def _unit_rows(quick: bool) -> list[dict]:
+    """CG iterations in units of one evaluation, and against the kernel before."""
+    m, k, iterations, repeat = (300, 3, 4, 3) if quick else (20000, 10, 10, 3)
+    loss, _ = random_completion(m, m, k, rng=6)
+    x0 = loss.initial_point(k, rng=7)
+    losses = {"now": loss, "before": _before(loss)}
+    rows = []
+    for depth in (1, 4):
+        units = _iteration_units(losses, x0, depth, iterations, repeat)
+        now, before = units["now"], units["before"]
+        rows.append(
+            {
+                "benchmark": "completion",
+                "name": f"CG iteration / one evaluation (value, G V, G^T U), depth {depth}",
+                "size": f"{m}x{m} k={k} nnz={loss.nnz}",
+                "ratio": now["units"],
+                "goal": "<= 2.2",
+                "meets_goal": bool(now["units"] <= 2.2),
+                "now": now,
+                "before": before,
+            }
+        )
+        ratio = before["seconds_per_iteration"] / now["seconds_per_iteration"]
+        rows.append(
+            {
+                "benchmark": "completion",
+                "name": f"CG s/iteration, kernel before / now, depth {depth}",
+                "size": f"{m}x{m} k={k} nnz={loss.nnz}",
+                "ratio": ratio,
+                "goal": "> 1",
+                "meets_goal": bool(ratio > 1),
+                "seconds_per_iteration": {
+                    "now": now["seconds_per_iteration"],
+                    "before": before["seconds_per_iteration"],
+                },
+            }
+        )
+    return rows
+
+
 def run(quick: bool = False) -> list[dict]:
     m, k, small, iters, repeat, max_it = (
         (200, 2, 150, 4, 3, 3000) if quick else (50000, 10, 5000, 10, 3, 3000)
@@ -147,6 +294,29 @@ def run(quick: bool = False) -> list[dict]:
                 **stats,
             }
         )
+    # The solve side by side with the kernel before, untraced (tracing slows the
+    # iterations), this code first.
+    side = {
+        "now": _solve(loss, truth, FixedRankDeepLinear(m, m, k, depth=1), x0, max_it, trace=False),
+        "before": _solve(
+            _before(loss), truth, FixedRankDeepLinear(m, m, k, depth=1), x0, max_it, trace=False
+        ),
+    }
+    ratio = side["before"]["seconds"] / side["now"]["seconds"]
+    rows.append(
+        {
+            "benchmark": "completion",
+            "name": "completion solve depth 1, seconds before / now (untraced)",
+            "size": f"{size} nnz={loss.nnz}",
+            "ratio": ratio,
+            "goal": ">= 2",
+            "meets_goal": bool(ratio >= 2 and side["now"]["relative_error"] <= TARGET),
+            **{
+                name: {key: side[name][key] for key in ("iterations", "seconds", "relative_error")}
+                for name in side
+            },
+        }
+    )
     peak = max(s["peak_bytes"] for s in runs.values())
     rows.append(
         {
@@ -220,6 +390,7 @@ def run(quick: bool = False) -> list[dict]:
             "shipped_peak_over_dense": shipped_peak / (small * small * 8),
         }
     )
+    rows.extend(_unit_rows(quick))
     rows.extend(_line_search_rows(quick))
     return rows
 

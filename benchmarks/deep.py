@@ -39,6 +39,7 @@ import time
 
 import numpy as np
 
+from benchmarks._timing import blas_threads
 from riemlin import RegressionLoss, balanced_factors
 from riemlin.dynamics.layers import factor_gradient_descent
 from riemlin.dynamics.riemannian import riemannian_gradient_descent
@@ -156,10 +157,10 @@ def _race(methods: dict, target: float, chunk: int, limit: int):
 def _blas_single_thread():
     """A context limiting BLAS to one thread (threadpoolctl), or a no-op without it."""
     try:
-        from threadpoolctl import threadpool_limits
+        import threadpoolctl  # noqa: F401
     except ImportError:
         return contextlib.nullcontext(), "default (threadpoolctl not installed)"
-    return threadpool_limits(limits=1, user_api="blas"), 1
+    return blas_threads(1), 1
 
 
 def run(quick: bool = False) -> list[dict]:

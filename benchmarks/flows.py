@@ -9,17 +9,35 @@
   and its dense-output stages, each of size ``(m + n) k + k^2``.
 * Time of the dense integrator over the on-manifold one on the same problem at a size
   where the dense one still runs (``m = n = 400``), same tolerances.
+* The Riemannian flow of the equivalence benchmark (depth 20, ``m = n = 30``, ``k = 5``,
+  ``[0, 2]``, default tolerances): ``integrator="DOP853"`` (the default before) over the
+  default ``"auto"``, both with single-threaded BLAS, three interleaved rounds, CPU time;
+  the row also reports the default with the default (threaded) BLAS.
+* ``riemlin verify --depth 100`` (run in this process, so without the start-up of the
+  interpreter and of the imports): wall-clock seconds of the whole command, with the
+  seconds of its two flows (the layer flow, DOP853 on 100 layers, and the Riemannian
+  flow with default arguments) from its JSON output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import resource
 import time
 import tracemalloc
 
 import numpy as np
 
-from riemlin import FixedRankDeepLinear, low_rank_target_loss, riemannian_gradient_flow
+from benchmarks._timing import blas_threads
+from riemlin import (
+    FixedRankDeepLinear,
+    RegressionLoss,
+    low_rank_target_loss,
+    riemannian_gradient_flow,
+)
+from riemlin.cli import main as riemlin_main
 
 
 def _problem(m, n, k, depth, seed=0):
@@ -79,4 +97,57 @@ def run(quick: bool = False) -> list[dict]:
             "seconds": times,
         }
     )
+    rows.append(_default_row(*((8, 2, 6) if quick else (30, 5, 20))))
+    rows.append(_verify_row(12 if quick else 100))
     return rows
+
+
+def _default_row(m, k, depth, rounds=3):
+    rng = np.random.default_rng(0)
+    loss = RegressionLoss(rng.standard_normal((m, 3 * m)), rng.standard_normal((m, 3 * m)))
+    W0 = rng.standard_normal((m, k)) @ rng.standard_normal((k, m)) / m
+    runs = {
+        "DOP853": ("DOP853", 1),
+        "auto": ("auto", 1),
+        "auto, default BLAS threads": ("auto", None),
+    }
+    cpu = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (integrator, threads) in runs.items():
+            with blas_threads(threads):
+                begin = time.process_time()
+                res = riemannian_gradient_flow(W0, loss, depth, [0.0, 2.0], integrator=integrator)
+                cpu[name].append(time.process_time() - begin)
+            assert res.status == 0, res.message
+    ratios = np.array(cpu["DOP853"]) / np.array(cpu["auto"])
+    ratio = float(np.median(ratios))
+    return {
+        "benchmark": "flows",
+        "name": f"Riemannian flow DOP853 / default (auto), depth {depth} (CPU)",
+        "size": f"{m}x{m} k={k} N={depth}",
+        "ratio": ratio,
+        "goal": "> 1",
+        "meets_goal": bool(ratio > 1),
+        "ratios": ratios.tolist(),
+        "seconds_cpu": {name: float(np.median(v)) for name, v in cpu.items()},
+    }
+
+
+def _verify_row(depth):
+    out = io.StringIO()
+    begin = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        code = riemlin_main(["verify", "--depth", str(depth), "--plot", "", "--json"])
+    seconds = time.perf_counter() - begin
+    report = json.loads(out.getvalue())
+    return {
+        "benchmark": "flows",
+        "name": f"riemlin verify --depth {depth}: wall seconds (in process)",
+        "size": "m=5 n=4 k=2 widths 5",
+        "ratio": seconds,
+        "goal": "<= 10",
+        "meets_goal": bool(seconds <= 10 and code == 0),
+        "seconds_factor": report["seconds_factor"],
+        "seconds_riemannian": report["seconds_riemannian"],
+        "max_relative_mismatch": report["max_relative_mismatch"],
+    }

@@ -19,7 +19,7 @@ from riemlin import (
     Loss,
     random_completion,
 )
-from riemlin.losses.completion import _ROW_GATHER_FROM, _rowdot, relative_error
+from riemlin.losses.completion import _row_blocks, _rowdot, relative_error
 
 
 def _dense_mask(loss):
@@ -243,15 +243,23 @@ def test_noise_and_coverage_at_low_oversampling():
     assert loss.value(truth) > 0
 
 
-@pytest.mark.parametrize("k", [1, _ROW_GATHER_FROM - 1, _ROW_GATHER_FROM, 40])
-def test_rowdot_both_gather_orders(k):
-    # both code paths (per-term gathers below _ROW_GATHER_FROM, row gathers from it on),
-    # over more entries than one block
-    rng = np.random.default_rng(k)
-    A, B = rng.standard_normal((k, 300)), rng.standard_normal((k, 200))
+@pytest.mark.parametrize("q", [1, 7, 20, 40])
+def test_rowdot_in_row_blocks_and_unsorted(q):
+    # blocks of whole rows (sorted rows, rows repeated) and plain gathers (any order),
+    # over more entries than one block, with empty rows and a row longer than a block
+    rng = np.random.default_rng(q)
+    X, Y = rng.standard_normal((300, q)), rng.standard_normal((200, q))
     rows, cols = rng.integers(300, size=40000), rng.integers(200, size=40000)
-    expected = np.einsum("ij,ij->i", A.T[rows], B.T[cols])
-    np.testing.assert_allclose(_rowdot(A, B, rows, cols), expected, rtol=1e-13, atol=1e-13)
+    rows[rows == 7] = 8  # an empty row
+    rows[:6000] = 3  # a row longer than a block
+    expected = np.einsum("ij,ij->i", X[rows], Y[cols])
+    # sums of q products of O(1) numbers: rounding ~ q eps
+    np.testing.assert_allclose(_rowdot(X, Y, rows, cols), expected, rtol=1e-13, atol=1e-13)
+    order = np.argsort(rows, kind="stable")
+    r, c = rows[order], cols[order]
+    blocks = _row_blocks(r, np.bincount(r, minlength=300), q)
+    assert blocks[0].size >= 3  # two blocks or more
+    np.testing.assert_allclose(_rowdot(X, Y, r, c, blocks), expected[order], rtol=1e-13, atol=1e-13)
 
 
 # ---------------------------------------------------------------- the line search
@@ -492,3 +500,43 @@ def test_problem_refuses_a_manifold_of_another_shape():
     x = FixedRankDeepLinear(21, 15, 2, rng=1).random_point()
     with pytest.raises(ValueError, match="21x15 but the loss is 20x15"):
         problem.cost(x)
+
+
+class _Uncached(CompletionLoss):
+    """The loss with its cache switched off: residual and gradient recomputed at every call."""
+
+    def _same_point(self, W):
+        return False
+
+
+@pytest.mark.parametrize("depth", [1, 4])
+def test_conjugate_gradient_gives_the_same_iterates_with_and_without_the_cache(depth):
+    loss, truth = random_completion(120, 90, 3, rng=2)
+    uncached = _Uncached(loss.rows, loss.cols, loss.values, loss.shape)
+    x0 = loss.initial_point(3, rng=3)
+    manifold = FixedRankDeepLinear(120, 90, 3, depth=depth)
+    points = []
+    for f in (loss, uncached):
+        opt = pymanopt.optimizers.ConjugateGradient(
+            verbosity=0,
+            max_iterations=15,
+            min_gradient_norm=0.0,
+            min_step_size=0.0,
+            line_searcher=CompletionLineSearcher(f),
+        )
+        points.append(opt.run(f.problem(manifold), initial_point=x0).point)
+    W_cached, W_fresh = ((u * s) @ vt for u, s, vt in points)
+    # the cache hands back the residual that recomputing gives: equal to the last bit
+    np.testing.assert_array_equal(W_cached, W_fresh)
+    assert relative_error(points[0], truth) < 0.5  # the runs did move toward the truth
+
+
+def test_sampled_entries_of_a_product_match_the_dense_product():
+    loss, _ = random_completion(70, 50, 4, rng=8)
+    rng = np.random.default_rng(9)
+    for q in (1, 4, 8, 30):
+        X, Y = rng.standard_normal((70, q)), rng.standard_normal((50, q))
+        # sums of q products of O(1) numbers, in another order: rounding ~ q eps
+        np.testing.assert_allclose(
+            loss.sampled(X, Y), (X @ Y.T)[loss.rows, loss.cols], rtol=1e-13, atol=1e-13 * q
+        )

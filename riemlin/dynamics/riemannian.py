@@ -13,7 +13,8 @@ traced by the end-to-end matrix of balanced layers trained by gradient flow. Onl
 products :math:`\nabla L\, v` and :math:`\nabla L^\top u` are evaluated (the loss
 protocol of :mod:`riemlin.losses`).
 
-Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrator``):
+Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrator``;
+the default ``"auto"`` chooses, see below):
 
 ``"dense"``
     The ``m x n`` matrix itself; the right-hand
@@ -50,17 +51,21 @@ Two formulations (``formulation``), each stepped by DOP853 or LSODA (``integrato
     reported as rank loss.
 
 Deep flows are stiff for another reason: the core block of :math:`\mathcal A_W` carries
-:math:`K_{aa} = N c_a`, ``N`` times the weight of the ``U_p``, ``V_p`` blocks. On the
-depth-20 benchmark (``benchmarks/equivalence.py``, ``m = n = 30``, ``k = 5``) the Jacobian
-of the factored flow has eigenvalues down to about ``-2400`` (``-410`` with ``S`` frozen)
-and DOP853 runs at its stability limit. ``integrator="LSODA"`` (BDF once stiffness is
-detected, a Jacobian by batched forward differences) reached the same end-point error
-there with fewer steps; measured single-threaded, medians of three interleaved runs:
-about 1 s against about 3 s for DOP853, both at an end-point error of about ``5e-10``.
-With multithreaded OpenBLAS on the same (loaded, two-core) machine LSODA was the slower
-one (4.7 s against 3.3 s): its dense LU of the Jacobian and the batched Jacobian itself
-suffer from thread contention. DOP853 stays the default: it is explicit, of order 8,
-and needs no ``((m + n + k) k)^2`` Jacobian.
+:math:`K_{aa} = N c_a`, ``N`` times the weight of the ``U_p``, ``V_p`` blocks, so the
+Jacobian of the factored flow has eigenvalues of size :math:`N c_a` times the curvature
+of the loss (about ``-2400`` at depth 20 on the benchmark problem of the user guide,
+chapter "Performance at scale"), and an explicit method runs at its stability limit:
+its cost grows with the depth. The default ``integrator="auto"`` therefore steps the
+factored flow with LSODA (Petzold 1983), which follows a non-stiff flow with Adams
+methods and switches to BDF methods, not limited by stability, once it detects
+stiffness. Its Jacobian, ``(m + n + k) k`` square, comes from forward differences of the
+velocity over all unknowns at once (:func:`_factor_jacobian`) and is saved and reused
+while it is fresh (:class:`_SavedJacobian`); that is affordable for small factored
+states, so ``"auto"`` means LSODA up to :data:`AUTO_IMPLICIT_STATES` unknowns and DOP853
+above (and always for ``formulation="dense"``, whose ``m n`` unknowns LSODA would
+differentiate one by one). Run single-threaded BLAS (``threadpoolctl``) for small
+problems: the dense LU factorizations of the Jacobian and the batched ``k x k`` kernels
+gain nothing from threads and lose much to a busy second core.
 
 Status codes of :class:`FlowResult`: ``0`` success, ``-1`` the integrator failed
 (step size underflow, or more than ``1e7`` steps still ahead at the recent mean step
@@ -81,6 +86,12 @@ References
    low-rank approximation", BIT 54 (2014) 171-188.
 .. [HNW] E. Hairer, S. P. Nørsett, G. Wanner, "Solving Ordinary Differential Equations
    I", 2nd ed., Springer 1993 (DOP853).
+.. [P83] L. Petzold, "Automatic selection of methods for solving stiff and nonstiff
+   systems of ordinary differential equations", SIAM J. Sci. Stat. Comput. 4 (1983)
+   136-148 (LSODA).
+.. [H05] A. C. Hindmarsh et al., "SUNDIALS: Suite of nonlinear and differential/algebraic
+   equation solvers", ACM Trans. Math. Softw. 31 (2005) 363-396 (CVODE's reuse of a
+   saved Jacobian).
 """
 
 from __future__ import annotations
@@ -115,6 +126,13 @@ __all__ = ["riemannian_gradient", "riemannian_gradient_flow", "riemannian_gradie
 
 _INTEGRATORS = {"DOP853": DOP853, "LSODA": LSODA}
 _FD_STEP = np.sqrt(np.finfo(float).eps)  # forward differences: error ~ sqrt(eps)
+#: ``integrator="auto"`` steps the factored flow with LSODA and the Jacobian of
+#: :func:`_factor_jacobian` up to this many unknowns ``(m + n + k) k``, and with DOP853
+#: above (and always for ``formulation="dense"``).
+AUTO_IMPLICIT_STATES = 1000
+#: Accepted steps after which the saved Jacobian of the factored flow is re-evaluated
+#: (:class:`_SavedJacobian`; CVODE's ``MSBJ``).
+JACOBIAN_AGE = 50
 
 
 # ---------------------------------------------------------------------- helpers
@@ -122,7 +140,22 @@ def riemannian_gradient(manifold: FixedRankDeepLinear, point, loss) -> FixedRank
     r""":math:`\mathcal A_W(P_T \nabla L(W))` from the loss products (no ``m x n`` array).
 
     ``M = u^T G v``, ``Up = G v - u M``, ``Vp = G^T u - v M^T`` with ``G v`` and
-    ``G^T u`` from :func:`riemlin.losses.gradient_products`.
+    ``G^T u`` from :func:`riemlin.losses.gradient_products` (Bah et al.,
+    arXiv:1910.05505, for the metric).
+
+    Parameters
+    ----------
+    manifold : FixedRankDeepLinear
+        Supplies the depth of the metric.
+    point : FixedRankPoint
+        The point ``(u, s, vt)``.
+    loss : loss protocol object
+        See :mod:`riemlin.losses`.
+
+    Returns
+    -------
+    FixedRankTangentVector
+        The Riemannian gradient ``(Up, M, Vp)``.
     """
     u, s, vt = point
     GV, GtU = gradient_products(loss, point, vt.T, u)
@@ -227,8 +260,7 @@ def _factor_frame(U, S, V):
     factors. The Cholesky factor is as accurate as a QR here because the flow keeps
     :math:`U^\top U` and :math:`V^\top V` constant (see :func:`_factor_velocity`), so
     both stay near ``I``. (``numpy.linalg`` throughout: scipy's LAPACK wrappers link a
-    second OpenBLAS whose threaded ``trsm`` measured up to 140 us on a ``5 x 5`` solve on
-    a loaded two-core machine.)
+    second OpenBLAS, whose threads slow the tiny ``k x k`` solves down on a busy machine.)
 
     Raises
     ------
@@ -303,6 +335,70 @@ def _factor_velocity(U, S, V, loss, depth):
     return dU, dS, dV
 
 
+def _factor_jacobian(y, f, sizes, loss, depth):
+    r"""The Jacobian :math:`\partial F / \partial y` of the factored velocity at the state ``y``.
+
+    Forward differences over all states at once: column ``j`` is
+    :math:`(F(y + h_j e_j) - F(y)) / h_j` with :math:`h_j = \sqrt{\varepsilon}
+    \max(|y_j|, 1)` (error :math:`O(\sqrt{\varepsilon})` relative, ample for the Newton
+    iterations of an implicit method, whose convergence and not whose accuracy depends on
+    the Jacobian). The perturbed states go through the batched ``k x k`` kernels of
+    :func:`_factor_velocity`; the loss products cost one call per state, the one part
+    that depends on the loss (the loss protocol has no Hessian).
+    """
+    h = _FD_STEP * np.maximum(np.abs(y), 1.0)
+    Y = np.repeat(y[None, :], y.size, axis=0)
+    Y[np.diag_indices(y.size)] += h
+    (m, k), a, b = sizes, sizes[0] * sizes[1], sizes[0] * sizes[1] + sizes[1] ** 2
+    dU, dS, dV = _factor_velocity(
+        Y[:, :a].reshape(y.size, m, k),
+        Y[:, a:b].reshape(y.size, k, k),
+        Y[:, b:].reshape(y.size, -1, k),
+        loss,
+        depth,
+    )
+    J = np.empty((y.size, y.size))
+    J[:, :a] = dU.reshape(y.size, a)
+    J[:, a:b] = dS.reshape(y.size, b - a)
+    J[:, b:] = dV.reshape(y.size, y.size - b)
+    J -= f
+    J /= h[:, None]
+    return J.T
+
+
+class _SavedJacobian:
+    r"""A Jacobian callback for LSODA that re-evaluates only when the saved one may be stale.
+
+    ODEPACK's LSODA keeps only the LU factors of its Newton matrix
+    :math:`I - h \gamma J`, so it asks for a new Jacobian whenever :math:`h \gamma`
+    changes by more than 30%, besides every 20 steps and after a failed Newton iteration.
+    Here the last Jacobian is saved and handed back unless it is :data:`JACOBIAN_AGE`
+    accepted steps old, or no step was accepted since the last request (the Newton
+    iteration failed with it): the rule of CVODE's direct linear solvers (Hindmarsh et
+    al., ACM TOMS 31 (2005) 363-396), which re-evaluate the Jacobian only then and
+    otherwise re-factor the saved one for the new :math:`h \gamma`. The Jacobian only
+    steers the Newton iteration, so the solution's accuracy does not depend on its age;
+    the step-size control sees any slower convergence.
+    """
+
+    def __init__(self, evaluate):
+        self.evaluate = evaluate
+        self.saved = None
+        self.age = 0
+        self.accepted = False
+
+    def step_accepted(self) -> None:
+        self.age += 1
+        self.accepted = True
+
+    def __call__(self, t, y):
+        if self.saved is None or self.age >= JACOBIAN_AGE or not self.accepted:
+            self.saved = self.evaluate(y)
+            self.age = 0
+        self.accepted = False
+        return self.saved
+
+
 def _point_from_factors(U, S, V) -> FixedRankPoint:
     u, s, v = _factor_frame(U, S, V)[:3]
     return FixedRankPoint(u, s, v.T)
@@ -313,13 +409,22 @@ def _point_from_dense(Y, m, n, k) -> FixedRankPoint:
     return FixedRankPoint(u[:, :k], s[:k], vt[:k])
 
 
+def _choose_integrator(integrator: str, formulation: str, states: int) -> str:
+    """The stepper ``integrator="auto"`` stands for (see :data:`AUTO_IMPLICIT_STATES`)."""
+    if integrator != "auto":
+        return integrator
+    if formulation == "manifold" and states <= AUTO_IMPLICIT_STATES:
+        return "LSODA"
+    return "DOP853"
+
+
 # ---------------------------------------------------------------------- the flow
 def riemannian_gradient_flow(
     W0,
     loss,
     depth: int,
     t_eval,
-    formulation: str = "dense",
+    formulation: str = "manifold",
     rtol: float = 1e-9,
     atol: float = 1e-12,
     *,
@@ -329,7 +434,7 @@ def riemannian_gradient_flow(
     max_step: float = np.inf,
     rank_tol: float = 1e-13,
     max_loss_ratio: float = 1e8,
-    integrator: str = "DOP853",
+    integrator: str = "auto",
 ) -> FlowResult:
     r"""Integrate the Riemannian gradient flow :math:`\dot W = -\mathcal A_W(\nabla L(W))`.
 
@@ -343,10 +448,11 @@ def riemannian_gradient_flow(
         Depth ``N >= 1`` of the metric (``N = 1``: the embedded metric).
     t_eval : array_like, shape (T,)
         Strictly increasing output times; the flow starts at ``t_eval[0]``.
-    formulation : {"dense", "manifold"}
-        ``"dense"``: DOP853 on the ``m x n`` matrix (reference, small sizes).
+    formulation : {"manifold", "dense"}, default "manifold"
         ``"manifold"``: the factors ``(U, S, V)`` (Koch–Lubich coordinates), no
-        ``m x n`` array; see the module docstring.
+        ``m x n`` array; see the module docstring. ``"dense"``: the ``m x n`` matrix,
+        with an SVD per evaluation (a reference for small sizes; it follows the matrix
+        through a drop of rank, where the factored coordinates stop at depth 1).
     rtol, atol : float
         Tolerances of the step-size control (scipy's meaning: per component of the
         state, ``|err_i| <= atol + rtol |y_i|`` in RMS).
@@ -356,8 +462,8 @@ def riemannian_gradient_flow(
         Form of ``FlowResult.W``: dense matrices, or points ``(u, s, vt)``; ``"auto"``
         gives matrices when ``m * n <= 1e6``.
     first_step, max_step : float, optional
-        Passed to the DOP853 stepper (``first_step = max_step = h`` with large
-        tolerances gives a fixed step ``h``, used to measure the order).
+        Passed to the stepper (with ``integrator="DOP853"``, ``first_step = max_step = h``
+        and large tolerances give a fixed step ``h``, used to measure the order).
     rank_tol : float, default 1e-13
         The run stops with status ``-3`` when ``s_min / s_max`` falls below it. At depth
         1 with ``formulation="manifold"`` it also stops (``-3``) once ``s_min / s_max <= eps /
@@ -367,18 +473,20 @@ def riemannian_gradient_flow(
     max_loss_ratio : float, default 1e8
         The run stops with status ``-2`` when the loss is not finite or
         ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
-    integrator : {"DOP853", "LSODA"}, default "DOP853"
-        The time stepper. ``"DOP853"``: explicit, order 8 (Hairer, Nørsett, Wanner).
-        ``"LSODA"``: ODEPACK's automatic switch between Adams (non-stiff) and BDF (stiff)
-        methods (Petzold 1983; Hindmarsh 1983) through :class:`scipy.integrate.LSODA`.
-        Deep flows are stiff (the core block carries the weight :math:`K_{aa} = N c_a`,
-        ``N`` times that of ``U_p``, ``V_p``), and an explicit method then runs at its
-        stability limit; LSODA's BDF steps are not limited by stability. With
-        ``formulation="manifold"`` its Jacobian (``(m + n + k) k`` square) is formed by
-        forward differences of the velocity over all states at once (batched ``k x k``
-        kernels), each column counting as one evaluation in ``nfev``; with
-        ``formulation="dense"`` LSODA differentiates the ``m n`` states one by one, which only
-        suits small sizes.
+    integrator : {"auto", "DOP853", "LSODA"}, default "auto"
+        The time stepper. ``"auto"``: LSODA with the saved forward-difference Jacobian
+        for ``formulation="manifold"`` with at most :data:`AUTO_IMPLICIT_STATES` unknowns
+        ``(m + n + k) k``, DOP853 otherwise; fast on stiff deep flows without a choice
+        by the caller (module docstring). ``"DOP853"``: explicit, order 8 (Hairer,
+        Nørsett, Wanner); on a stiff flow it runs at its stability limit, at a cost that
+        grows with the depth. ``"LSODA"``: ODEPACK's automatic switch between Adams
+        (non-stiff) and BDF (stiff) methods (Petzold 1983; Hindmarsh 1983) through
+        :class:`scipy.integrate.LSODA`; with ``formulation="manifold"`` its Jacobian is
+        formed by forward differences of the velocity over all unknowns at once (each
+        column counts as one evaluation in ``nfev``) and reused until it is
+        :data:`JACOBIAN_AGE` steps old or a Newton iteration fails with it; with
+        ``formulation="dense"`` LSODA differentiates the ``m n`` unknowns one by one,
+        which only suits small sizes.
 
     Returns
     -------
@@ -415,8 +523,8 @@ def riemannian_gradient_flow(
     """
     if formulation not in ("dense", "manifold"):
         raise ValueError(f"formulation must be 'dense' or 'manifold'; got {formulation!r}")
-    if integrator not in _INTEGRATORS:
-        raise ValueError(f"integrator must be 'DOP853' or 'LSODA'; got {integrator!r}")
+    if integrator not in ("auto", *_INTEGRATORS):
+        raise ValueError(f"integrator must be 'auto', 'DOP853' or 'LSODA'; got {integrator!r}")
     t = check_times(t_eval)
     rtol = check_positive(rtol, "rtol")
     atol = check_positive(atol, "atol")
@@ -444,11 +552,11 @@ def riemannian_gradient_flow(
             return -((u @ M + Up) @ vt + u @ Vp.T).ravel()
 
         y0 = ((point[0] * point[1]) @ point[2]).ravel()
+        jac = None
     else:
-        sizes = (m * kk, kk * kk, n * kk)
+        a, b = m * kk, m * kk + kk * kk
 
         def unpack(y):
-            a, b = sizes[0], sizes[0] + sizes[1]
             return y[:a].reshape(m, kk), y[a:b].reshape(kk, kk), y[b:].reshape(n, kk)
 
         def to_point(y):
@@ -458,31 +566,21 @@ def riemannian_gradient_flow(
 
         def velocity(y):
             dU, dS, dV = _factor_velocity(*unpack(y), loss, depth)
-            return np.concatenate((dU.ravel(), dS.ravel(), dV.ravel()))
+            out = np.empty_like(y)
+            out[:a], out[a:b], out[b:] = dU.ravel(), dS.ravel(), dV.ravel()
+            return out
 
         def rhs(_t, y):
             nonlocal nfev
             nfev += 1
             return velocity(y)
 
-        def jac(_t, y):
-            # Forward differences, all columns at once: state j is y + h_j e_j.
+        def fresh_jacobian(y):
             nonlocal nfev
-            nfev += y.size + 1
-            h = _FD_STEP * np.maximum(np.abs(y), 1.0)
-            Y = np.repeat(y[None, :], y.size, axis=0)
-            Y[np.diag_indices(y.size)] += h
-            a, b = sizes[0], sizes[0] + sizes[1]
-            dU, dS, dV = _factor_velocity(
-                Y[:, :a].reshape(-1, m, kk),
-                Y[:, a:b].reshape(-1, kk, kk),
-                Y[:, b:].reshape(-1, n, kk),
-                loss,
-                depth,
-            )
-            F = np.concatenate((dU.reshape(y.size, -1), dS.reshape(y.size, -1)), axis=1)
-            F = np.concatenate((F, dV.reshape(y.size, -1)), axis=1)
-            return (F.T - velocity(y)[:, None]) / h
+            nfev += y.size + 1  # each column counts as one evaluation
+            return _factor_jacobian(y, velocity(y), (m, kk), loss, depth)
+
+        jac = _SavedJacobian(fresh_jacobian)
 
         u, s, vt = point
         y0 = np.concatenate((u.ravel(), np.diag(s).ravel(), vt.T.ravel()))
@@ -509,7 +607,10 @@ def riemannian_gradient_flow(
         return value
 
     def after_step(tt, y):
-        s = to_point(y)[1]
+        if jac is not None:
+            jac.step_accepted()
+        p = to_point(y)
+        s = p[1]
         if not s[-1] > rank_tol * s[0]:
             raise Breakdown(
                 RANK_LOST,
@@ -525,7 +626,7 @@ def riemannian_gradient_flow(
                 "and from here the step size shrinks like s_min (formulation='dense' follows "
                 "the matrix through the drop of rank)",
             )
-        value_at(tt, to_point(y))
+        value_at(tt, p)
 
     def record(tt, y):
         p = to_point(y)
@@ -535,15 +636,19 @@ def riemannian_gradient_flow(
         points.append(p)
         svals.append(p[1].copy())
 
+    method = _choose_integrator(integrator, formulation, y0.size)
+
+    guard = guarded(rhs, reject_trials=method == "DOP853")
+
     def make_solver():
         options = dict(rtol=rtol, atol=atol, first_step=first_step, max_step=max_step)
-        if integrator == "LSODA" and formulation == "manifold":
+        if method == "LSODA" and formulation == "manifold":
             options["jac"] = guarded(jac)
-        return _INTEGRATORS[integrator](guarded(rhs), t[0], y0, t[-1], **options)
+        return _INTEGRATORS[method](guard, t[0], y0, t[-1], **options)
 
     status, message = SUCCESS, "The flow reached the end of t_eval."
     if t.size > 1:
-        status, message = march(make_solver, t, record, after_step)
+        status, message = march(make_solver, t, record, after_step, trial_guard=guard)
     return _finish(times, losses, points, svals, mode, status, message, nfev)
 
 

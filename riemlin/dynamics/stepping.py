@@ -1,12 +1,18 @@
-"""One stepping loop for every flow: breakdowns end as a status, never as an exception.
+r"""One stepping loop for every flow: breakdowns end as a status, never as an exception.
 
 :func:`march` drives a ``scipy.integrate`` ``OdeSolver`` over the output times and turns
 every numerical breakdown into a status code and a message:
 
 * ``-2`` (divergence): a non-finite time, state or right-hand side (checked at every
-  evaluation by :func:`guarded`, so a ``nan`` never reaches the step-size control, where
-  it would make scipy's step loop run forever), or a run-specific test in
-  ``after_step`` (an exploding loss);
+  evaluation by :func:`guarded`, so a ``nan`` never reaches the step-size control of an
+  implicit solver, whose Newton iteration and error test are not built for it), or a
+  run-specific test in ``after_step`` (an exploding loss). For the explicit Runge–Kutta
+  solvers (``guarded(fun, reject_trials=True)``) a non-finite value at a *trial* stage
+  is not a breakdown: a step far beyond the stability limit (scipy's first step guess
+  on a stiff problem, for instance) can overflow inside its stages while the accepted
+  states stay finite. The stage is returned as ``nan``, the solver's error estimate is
+  then ``nan`` and the step is rejected with the step size divided by 5; only a run
+  whose trials stay non-finite down to the solver's smallest step ends, with ``-2``;
 * ``-1`` (integrator failure): the solver's own step-size floor (a step below ten ulps of
   ``t``), or steps so small that reaching the end at their mean size over the last
   :data:`WINDOW` steps would take more than :data:`MAX_STEPS` further steps (an extreme
@@ -15,9 +21,11 @@ every numerical breakdown into a status code and a message:
 * ``-3`` (loss of rank): a ``LinAlgError`` in the right-hand side (a decomposition of a
   rank-deficient factor), or a rank test in ``after_step``.
 
-The guards are wall-clock free: every evaluation either returns finite numbers or ends
-the run, and every window of :data:`WINDOW` steps either advances ``t`` by at least
-``WINDOW * (t_end - t) / MAX_STEPS`` or ends it.
+The guards are wall-clock free: every evaluation either returns finite numbers, ends
+the run, or (explicit solvers) rejects a trial step and divides the step size by 5, so
+at most :math:`\log_5(h / h_{\min})` non-finite trials precede the end of a run at the
+step-size floor; and every window of :data:`WINDOW` steps either advances ``t`` by at
+least ``WINDOW * (t_end - t) / MAX_STEPS`` or ends it.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import numpy as np
 
 from riemlin.dynamics.result import Status
 
-__all__ = ["march", "guarded", "Breakdown", "MAX_STEPS", "WINDOW"]
+__all__ = ["march", "guarded", "Guard", "Breakdown", "MAX_STEPS", "WINDOW"]
 
 SUCCESS, FAILED, DIVERGED, RANK_LOST = (
     Status.SUCCESS,
@@ -51,21 +59,81 @@ class Breakdown(Exception):
         self.status = status
 
 
-def guarded(fun):
-    """``fun(t, y)`` that raises :class:`Breakdown` (status ``-2``) on non-finite numbers."""
+class Guard:
+    """A right-hand side (or Jacobian) ``fun(t, y)`` that checks its numbers; see :func:`guarded`.
 
-    def rhs(t, y):
+    Parameters
+    ----------
+    fun : callable
+        ``fun(t, y) -> ndarray``.
+    reject_trials : bool, default False
+        See :func:`guarded`.
+
+    Attributes
+    ----------
+    rejected : bool
+        Whether a trial was rejected since :func:`march` last cleared it (at every
+        accepted step).
+    """
+
+    def __init__(self, fun, *, reject_trials: bool = False):
+        self.fun = fun
+        self.reject_trials = bool(reject_trials)
+        self.started = False
+        self.rejected = False
+
+    def __call__(self, t, y):
+        lenient = self.reject_trials and self.started
+        self.started = True
         if not np.isfinite(t) or not np.all(np.isfinite(y)):
+            if lenient:
+                return self._reject(y)
             raise Breakdown(DIVERGED, f"divergence at t={t:.6g}: non-finite state")
-        dy = fun(t, y)
+        dy = self.fun(t, y)
         if not np.all(np.isfinite(dy)):
+            if lenient:
+                return self._reject(y)
             raise Breakdown(DIVERGED, f"divergence at t={t:.6g}: non-finite right-hand side")
         return dy
 
-    return rhs
+    def _reject(self, y):
+        self.rejected = True
+        return np.full(np.shape(y), np.nan)
 
 
-def march(make_solver, t: np.ndarray, record, after_step=None, *, linalg_status=RANK_LOST):
+def guarded(fun, *, reject_trials: bool = False) -> Guard:
+    """``fun(t, y)`` that raises :class:`Breakdown` (status ``-2``) on non-finite numbers.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(t, y) -> ndarray``, the right-hand side (or a Jacobian).
+    reject_trials : bool, default False
+        For explicit Runge–Kutta solvers only. After the first evaluation (the solver's
+        evaluation at the start, which still raises), a non-finite state or value is
+        returned as an array of ``nan``: the solver's error estimate is then ``nan`` and
+        it rejects the trial step and divides the step size by 5. :attr:`Guard.rejected`
+        records it; :func:`march` (given the guard as ``trial_guard``) clears it at every
+        accepted step and reports a run that fails at the step-size floor with it set as
+        a divergence.
+
+    Returns
+    -------
+    Guard
+        The guarded ``fun(t, y)``.
+    """
+    return Guard(fun, reject_trials=reject_trials)
+
+
+def march(
+    make_solver,
+    t: np.ndarray,
+    record,
+    after_step=None,
+    *,
+    linalg_status=RANK_LOST,
+    trial_guard: Guard | None = None,
+):
     """Step the solver from ``make_solver()`` to ``t[-1]``, recording the state at ``t[1:]``.
 
     Parameters
@@ -82,6 +150,9 @@ def march(make_solver, t: np.ndarray, record, after_step=None, *, linalg_status=
         ``after_step(t, y)`` after each accepted step; may raise :class:`Breakdown`.
     linalg_status : int, default -3
         Status for a ``numpy.linalg.LinAlgError`` raised by the right-hand side.
+    trial_guard : Guard, optional
+        The right-hand side's guard when it was built with ``reject_trials=True``: a
+        solver failure while its last trials were non-finite is reported as ``-2``.
 
     Returns
     -------
@@ -97,7 +168,14 @@ def march(make_solver, t: np.ndarray, record, after_step=None, *, linalg_status=
                 msg = solver.step()
                 now = float(solver.t)
                 if solver.status == "failed":
+                    if trial_guard is not None and trial_guard.rejected:
+                        return DIVERGED, (
+                            f"divergence at t={now:.6g}: the right-hand side is not finite "
+                            f"at any trial step down to the smallest step size ({msg})"
+                        )
                     return FAILED, f"integrator failed at t={now:.6g}: {msg}"
+                if trial_guard is not None:
+                    trial_guard.rejected = False
                 if not np.all(np.isfinite(solver.y)):
                     return DIVERGED, f"divergence at t={now:.6g}: non-finite state"
                 if after_step is not None:

@@ -36,8 +36,9 @@ from riemlin.losses.regression import is_point
 
 __all__ = ["CompletionLineSearcher", "CompletionLoss", "random_completion", "relative_error"]
 
-#: Entries per block of the row-wise dot products (the temporaries stay in cache).
-_CHUNK = 1 << 14
+#: Numbers per gathered block of the row-wise dot products (``entries x terms``): the
+#: two blocks and the product stay in the L2 cache.
+_BLOCK = 1 << 15
 
 
 def _index_array(x, name: str, bound: int, axis: str) -> np.ndarray:
@@ -58,39 +59,53 @@ def _index_array(x, name: str, bound: int, axis: str) -> np.ndarray:
     return arr
 
 
-#: From this many terms on, :func:`_rowdot` gathers whole rows of ``(m, k)`` arrays.
-_ROW_GATHER_FROM = 16
+def _block_size(terms: int) -> int:
+    return max(256, _BLOCK // max(terms, 1))
 
 
-def _rowdot(A_t: np.ndarray, B_t: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    r"""``out[e] = sum_a A_t[a, rows[e]] * B_t[a, cols[e]]``, in blocks of entries.
+def _row_blocks(rows: np.ndarray, counts: np.ndarray, terms: int) -> tuple:
+    """Blocks of whole rows for :func:`_rowdot`: ``(starts, counts)``.
 
-    ``A_t`` (``k x m``) and ``B_t`` (``k x n``) are C-ordered. For ``k`` below
-    :data:`_ROW_GATHER_FROM` each term gathers from one contiguous row of length ``m`` or
-    ``n``, and a block of :data:`_CHUNK` entries keeps the temporaries in cache; this
-    runs several times faster than ``einsum('ij,ij->i', A[rows], B[cols])``. For larger
-    ``k`` the ``k`` rows no longer stay in cache together (at ``n = 50000``, ``k = 50``
-    the per-term gathers took 2.7 s against 0.8 s), so the transposes are gathered row by
-    row (``k`` contiguous numbers per entry) instead.
+    ``starts`` are the entry offsets of blocks of about ``_BLOCK / terms`` entries that
+    begin at row starts (the last offset is ``rows.size``; a row with more entries than
+    a block is a block of its own); ``counts`` are the entries per row. ``rows`` is sorted.
     """
-    k = A_t.shape[0]
+    if rows.size == 0:
+        return np.zeros(1, dtype=np.intp), counts
+    starts = np.searchsorted(rows, rows[:: _block_size(terms)], side="left")
+    return np.unique(np.append(starts, rows.size)), counts
+
+
+def _rowdot(X: np.ndarray, Y: np.ndarray, rows: np.ndarray, cols: np.ndarray, blocks=None):
+    r"""``out[e] = sum_a X[rows[e], a] * Y[cols[e], a]``: the sampled entries of ``X Y^T``.
+
+    ``X`` (``m x q``) and ``Y`` (``n x q``) are C-ordered. With ``blocks`` (from
+    :func:`_row_blocks`, for sorted ``rows``) the entries go in blocks of whole rows: the
+    rows of ``X`` are repeated (``numpy.repeat``, a sequential copy) instead of gathered,
+    so only the rows of ``Y`` are gathered at random, and each block of ``q``-vectors is
+    reduced by one ``einsum`` while it sits in cache: faster than gathering the ``q``
+    terms one by one, the more so the more terms (user guide, chapter "Performance at
+    scale"). Without ``blocks`` both sides are gathered, in blocks of the same size.
+    """
     out = np.empty(rows.size)
-    if k >= _ROW_GATHER_FROM:
-        A, B = np.ascontiguousarray(A_t.T), np.ascontiguousarray(B_t.T)
-        for start in range(0, rows.size, _CHUNK):
-            block = A.take(rows[start : start + _CHUNK], axis=0)
-            block *= B.take(cols[start : start + _CHUNK], axis=0)
-            np.add.reduce(block, axis=1, out=out[start : start + block.shape[0]])
+    if blocks is None:
+        size = _block_size(X.shape[1])
+        for s in range(0, rows.size, size):
+            e = min(s + size, rows.size)
+            np.einsum(
+                "ij,ij->i", X.take(rows[s:e], axis=0), Y.take(cols[s:e], axis=0), out=out[s:e]
+            )
         return out
-    for start in range(0, rows.size, _CHUNK):
-        r = rows[start : start + _CHUNK]
-        c = cols[start : start + _CHUNK]
-        acc = A_t[0][r] * B_t[0][c]
-        for a in range(1, k):
-            term = A_t[a][r]
-            term *= B_t[a][c]
-            acc += term
-        out[start : start + r.size] = acc
+    starts, counts = blocks
+    bounds = starts.tolist()
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        r0, r1 = int(rows[s]), int(rows[e - 1]) + 1
+        np.einsum(
+            "ij,ij->i",
+            np.repeat(X[r0:r1], counts[r0:r1], axis=0),
+            Y.take(cols[s:e], axis=0),
+            out=out[s:e],
+        )
     return out
 
 
@@ -182,9 +197,9 @@ class CompletionLoss:
         self.rows, self.cols, self.values = rows, cols, values
         index = np.int32 if max(m, n, rows.size) < 2**31 - 1 else np.int64
         self._indices = cols.astype(index)
-        self._indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=m)))).astype(
-            index
-        )
+        self._counts = np.bincount(rows, minlength=m)
+        self._indptr = np.concatenate(([0], np.cumsum(self._counts))).astype(index)
+        self._blocks = {}  # row blocks of _rowdot, by number of terms
         self._key = None  # copies of the last point, and its residual and gradient
         self._residual_cache = None
         self._gradient_cache = None
@@ -266,16 +281,39 @@ class CompletionLoss:
     def _entries(self, kind: str, W) -> np.ndarray:
         if kind == "point":
             u, s, vt = W
-            return _rowdot(
-                np.ascontiguousarray((u * s).T), np.ascontiguousarray(vt), self.rows, self.cols
-            )
+            return self.sampled(u * s, vt.T)
         if kind == "low_rank":
             U, S, V = W
-            US = U @ S if S.ndim == 2 else U * S
-            return _rowdot(
-                np.ascontiguousarray(US.T), np.ascontiguousarray(V.T), self.rows, self.cols
-            )
+            return self.sampled(U @ S if S.ndim == 2 else U * S, V)
         return W[self.rows, self.cols]
+
+    def sampled(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        r"""The observed entries of :math:`X Y^\top`, in row-major order, without forming it.
+
+        :math:`(X Y^\top)_{ij} = \sum_a X_{ia} Y_{ja}` for :math:`(i, j) \in \Omega`:
+        :math:`O(|\Omega| q)` work in blocks of whole rows (the rows of ``X`` are
+        repeated, the rows of ``Y`` gathered).
+
+        Parameters
+        ----------
+        X : ndarray, shape (m, q)
+        Y : ndarray, shape (n, q)
+
+        Returns
+        -------
+        ndarray, shape (nnz,)
+        """
+        q = X.shape[1]
+        blocks = self._blocks.get(q)
+        if blocks is None:
+            blocks = self._blocks[q] = _row_blocks(self.rows, self._counts, q)
+        return _rowdot(
+            np.ascontiguousarray(X, dtype=float),
+            np.ascontiguousarray(Y, dtype=float),
+            self.rows,
+            self.cols,
+            blocks,
+        )
 
     def residual(self, W) -> np.ndarray:
         r"""The residual :math:`W_{ij} - A_{ij}` on :math:`\Omega` (row-major order).
@@ -554,9 +592,7 @@ class CompletionLineSearcher:
         """
         u, _, vt = point
         Up, M, Vp = direction
-        left = np.ascontiguousarray(np.hstack((u @ M + Up, u)).T)
-        right = np.ascontiguousarray(np.vstack((vt, Vp.T)))
-        seen = _rowdot(left, right, self.loss.rows, self.loss.cols)
+        seen = self.loss.sampled(np.hstack((u @ M + Up, u)), np.hstack((vt.T, Vp)))
         curvature = float(np.einsum("i,i->", seen, seen))
         if not curvature > 0.0:
             return float("nan")
@@ -743,7 +779,8 @@ def random_completion(
     s = np.sqrt(m * n / k) * np.geomspace(float(condition), 1.0, k)
     truth = FixedRankPoint(u, s, np.ascontiguousarray(v.T))
     rows, cols = _sample_entries(m, n, nnz, gen)
-    values = _rowdot(np.ascontiguousarray((u * s).T), truth.vt, rows, cols)
+    counts = np.bincount(rows, minlength=m)
+    values = _rowdot(u * s, np.ascontiguousarray(v), rows, cols, _row_blocks(rows, counts, k))
     if noise > 0:
         values += noise * gen.standard_normal(values.size)
     return CompletionLoss(rows, cols, values, (m, n)), truth
