@@ -41,7 +41,7 @@ import pymanopt
 from pymanopt.manifolds import FixedRankEmbedded
 
 from benchmarks._timing import compare
-from riemlin import FixedRankDeepLinear, FixedRankPoint, random_completion
+from riemlin import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector, random_completion
 from riemlin.losses.completion import CompletionLineSearcher, CompletionLoss, relative_error
 
 TARGET = 1e-6
@@ -217,6 +217,8 @@ def _iteration_units(losses: dict, x0, depth, iterations, repeat) -> dict:
         functions[(name, "evaluation")] = _evaluation(loss, x0)
         functions[(name, "short")] = _cg(loss, problem, x0, 1)
         functions[(name, "long")] = _cg(loss, problem, x0, 1 + iterations)
+    parts = _iteration_parts(next(iter(losses.values())), manifold, x0)
+    functions.update({("parts", part): fn for part, fn in parts.items()})
     t = compare(functions, repeat=repeat, min_time=0.0)
     out = {}
     for name in losses:
@@ -226,7 +228,38 @@ def _iteration_units(losses: dict, x0, depth, iterations, repeat) -> dict:
             "seconds_per_evaluation": t[(name, "evaluation")],
             "units": per_iteration / t[(name, "evaluation")],
         }
+    first = next(iter(losses))
+    evaluation = t[(first, "evaluation")]
+    out["parts_in_evaluations"] = {part: t[("parts", part)] / evaluation for part in parts}
     return out
+
+
+def _iteration_parts(loss, manifold, x0):
+    """The pieces of one CG iteration besides the new point's evaluation, as functions.
+
+    At ``x0`` along the Riemannian gradient ``d``: the line search's product (the observed
+    entries of ``d``, ``2k`` terms), one retraction, the two transports of
+    Hestenes-Stiefel's ``beta`` (the old gradient and the old direction), and the
+    Riemannian gradient from the sparse one (at a point whose gradient is cached: the
+    conversion with the loss's products ``G V`` and ``G^T U``, timed alone too: they are
+    part of the evaluation). A copy of the loss keeps ``x0``'s residual in its cache, as
+    in a CG iteration (the evaluations timed beside it evaluate other points).
+    """
+    loss = CompletionLoss(loss.rows, loss.cols, loss.values, loss.shape)
+    problem = loss.problem(manifold)
+    d = FixedRankTangentVector(*(-x for x in problem.riemannian_gradient(x0)))
+    searcher = CompletionLineSearcher(loss)
+    t = searcher.linearized_step(x0, d)
+    step = FixedRankTangentVector(*(t * x for x in d))
+    new = manifold.retraction(x0, step)
+    G = loss.gradient(x0)
+    return {
+        "line search product (2k terms)": lambda: searcher.linearized_step(x0, d),
+        "retraction": lambda: manifold.retraction(x0, step),
+        "two transports": lambda: (manifold.transport(x0, new, d), manifold.transport(x0, new, d)),
+        "Riemannian gradient from G": lambda: manifold.riemannian_gradient_from_matrix(x0, G),
+        "G V and G^T U (in the evaluation)": lambda: (G @ x0[2].T, G.T @ x0[0]),
+    }
 
 
 def _unit_rows(quick: bool) -> list[dict]:
@@ -249,6 +282,7 @@ def _unit_rows(quick: bool) -> list[dict]:
                 "meets_goal": bool(now["units"] <= 2.2),
                 "now": now,
                 "before": before,
+                "parts_in_evaluations": units["parts_in_evaluations"],
             }
         )
         ratio = before["seconds_per_iteration"] / now["seconds_per_iteration"]

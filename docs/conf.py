@@ -85,22 +85,5 @@ numpydoc_validation_overrides = {
 }
 #: Public names whose docstrings another change is completing; the build skips them until
 #: then, and tests/test_docstrings.py fails as soon as one of them passes.
-docstrings_pending = [
-    "riemlin.dynamics.riemannian.riemannian_gradient",
-    "riemlin.dynamics.riemannian.riemannian_gradient_descent",
-    "riemlin.dynamics.stepping.Breakdown",
-    "riemlin.dynamics.stepping.guarded",
-    "riemlin.dynamics.stepping.march",
-    "riemlin.losses.completion.CompletionLoss.entries",
-    "riemlin.losses.completion.CompletionLoss.gradient",
-    "riemlin.losses.completion.CompletionLoss.gradient_matmul",
-    "riemlin.losses.completion.CompletionLoss.gradient_rmatmul",
-    "riemlin.losses.completion.CompletionLoss.hessian_vector_product",
-    "riemlin.losses.completion.CompletionLoss.initial_point",
-    "riemlin.losses.completion.CompletionLoss.problem",
-    "riemlin.losses.completion.CompletionLoss.residual",
-    "riemlin.losses.completion.CompletionLoss.value",
-    "riemlin.losses.completion.random_completion",
-    "riemlin.losses.completion.relative_error",
-]
+docstrings_pending = []
 numpydoc_validation_exclude |= {rf"^{re.escape(name)}$" for name in docstrings_pending}

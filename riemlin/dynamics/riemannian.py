@@ -688,8 +688,16 @@ def riemannian_gradient_descent(
         Step size :math:`\eta > 0`.
     n_steps : int
         Number of steps (``>= 0``).
-    k, output, rank_tol, max_loss_ratio
-        As in :func:`riemannian_gradient_flow`.
+    k : int, optional
+        Rank; defaults to the numerical rank of a matrix ``W0`` or to ``len(s)``.
+    output : {"auto", "matrix", "point"}
+        Form of ``FlowResult.W``: dense matrices, or points ``(u, s, vt)``; ``"auto"``
+        gives matrices when ``m * n <= 1e6``.
+    rank_tol : float, default 1e-13
+        The run stops with status ``-3`` when ``s_min / s_max`` falls below it.
+    max_loss_ratio : float, default 1e8
+        The run stops with status ``-2`` when the loss is not finite or
+        ``|L(W)| > max_loss_ratio * max(|L(W0)|, 1)`` (checked after every step).
 
     Returns
     -------

@@ -52,7 +52,15 @@ WINDOW = 1000
 
 
 class Breakdown(Exception):
-    """A numerical breakdown inside a run: ends it with ``status`` and ``message``."""
+    """A numerical breakdown inside a run: ends it with ``status`` and ``message``.
+
+    Parameters
+    ----------
+    status : int
+        The run's status code (a :class:`~riemlin.dynamics.result.Status` value).
+    message : str
+        What broke down, and where.
+    """
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -157,7 +165,19 @@ def march(
     Returns
     -------
     status : int
+        One of the :class:`~riemlin.dynamics.result.Status` codes: ``0`` at the end of
+        ``t``, ``-1`` when the integrator fails or would need more than :data:`MAX_STEPS`
+        steps, ``-2`` on divergence, ``linalg_status`` on a ``LinAlgError``, or the status
+        of a :class:`Breakdown` raised by a callback.
     message : str
+        What happened, with the time reached.
+
+    Raises
+    ------
+    ValueError
+        Re-raised from the right-hand side or the solver, except scipy's refusal of a
+        non-finite Newton matrix (an overflow inside an implicit method), which ends the
+        run with status ``-2``.
     """
     now = float(t[0])
     try:

@@ -269,6 +269,17 @@ class CompletionLoss:
         ``S`` 1-D or 2-D) this costs :math:`O(|\Omega| k)` and forms no ``m x n`` array.
         A dense ``W`` (an array or a nested list) must be ``m x n``.
 
+        Parameters
+        ----------
+        W : ndarray, shape (m, n), or FixedRankPoint or low-rank triple
+            The matrix whose entries are read.
+
+        Returns
+        -------
+        ndarray, shape (nnz,)
+            :math:`W_{ij}` for the observed :math:`(i, j)`, in the order of ``rows`` and
+            ``cols``.
+
         Raises
         ------
         TypeError
@@ -297,11 +308,15 @@ class CompletionLoss:
         Parameters
         ----------
         X : ndarray, shape (m, q)
+            Left factor.
         Y : ndarray, shape (n, q)
+            Right factor (``X Y^T`` is ``m x n``).
 
         Returns
         -------
         ndarray, shape (nnz,)
+            :math:`(X Y^\top)_{ij}` for the observed :math:`(i, j)`, in the order of
+            ``rows`` and ``cols``.
         """
         q = X.shape[1]
         blocks = self._blocks.get(q)
@@ -320,6 +335,24 @@ class CompletionLoss:
 
         At points the result is cached: a second call at a point with the same entries
         (solvers evaluate the cost and the gradient at one point) costs ``O((m+n)k)``.
+
+        Parameters
+        ----------
+        W : ndarray, shape (m, n), or FixedRankPoint or low-rank triple
+            The matrix.
+
+        Returns
+        -------
+        ndarray, shape (nnz,)
+            :math:`W_{ij} - A_{ij}` for the observed :math:`(i, j)`. At a point the array
+            is the cache: do not modify it.
+
+        Raises
+        ------
+        TypeError
+            For non-real data, or a sparse ``W``.
+        ValueError
+            If ``W`` does not have the shape ``(m, n)`` of the loss.
         """
         if not is_point(W):
             return self.entries(W) - self.values
@@ -337,14 +370,37 @@ class CompletionLoss:
 
     # ------------------------------------------------------------------ the protocol
     def value(self, W) -> float:
-        r""":math:`\tfrac12\sum_{\Omega} (W_{ij} - A_{ij})^2`."""
+        r""":math:`\tfrac12\sum_{\Omega} (W_{ij} - A_{ij})^2`.
+
+        Parameters
+        ----------
+        W : ndarray, shape (m, n), or FixedRankPoint or low-rank triple
+            The matrix.
+
+        Returns
+        -------
+        float
+            The loss at ``W``.
+        """
         r = self.residual(W)
         # einsum, not the BLAS ddot: OpenBLAS threads a long dot product, which stalls
         # for milliseconds on a loaded machine
         return 0.5 * float(np.einsum("i,i->", r, r))
 
     def gradient(self, W) -> sp.csr_matrix:
-        r""":math:`P_\Omega(W - A)` as an ``m x n`` ``scipy.sparse.csr_matrix``."""
+        r""":math:`P_\Omega(W - A)` as an ``m x n`` ``scipy.sparse.csr_matrix``.
+
+        Parameters
+        ----------
+        W : ndarray, shape (m, n), or FixedRankPoint or low-rank triple
+            The matrix.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix, shape (m, n)
+            The Euclidean gradient, with the residuals at the observed entries (cached
+            at points: do not modify it).
+        """
         r = self.residual(W)
         if not is_point(W):
             return self._sparse(r)
@@ -353,11 +409,37 @@ class CompletionLoss:
         return self._gradient_cache
 
     def gradient_matmul(self, W, B: np.ndarray) -> np.ndarray:
-        r""":math:`\nabla L(W)\, B` for an ``(n, r)`` array ``B`` (a sparse product)."""
+        r""":math:`\nabla L(W)\, B` for an ``(n, r)`` array ``B`` (a sparse product).
+
+        Parameters
+        ----------
+        W : ndarray, shape (m, n), or FixedRankPoint or low-rank triple
+            The matrix.
+        B : ndarray, shape (n, r)
+            The right factor.
+
+        Returns
+        -------
+        ndarray, shape (m, r)
+            :math:`P_\Omega(W - A)\, B`.
+        """
         return np.asarray(self.gradient(W) @ B)
 
     def gradient_rmatmul(self, W, A: np.ndarray) -> np.ndarray:
-        r""":math:`\nabla L(W)^\top A` for an ``(m, r)`` array ``A`` (a sparse product)."""
+        r""":math:`\nabla L(W)^\top A` for an ``(m, r)`` array ``A`` (a sparse product).
+
+        Parameters
+        ----------
+        W : ndarray, shape (m, n), or FixedRankPoint or low-rank triple
+            The matrix.
+        A : ndarray, shape (m, r)
+            The left factor.
+
+        Returns
+        -------
+        ndarray, shape (n, r)
+            :math:`P_\Omega(W - A)^\top A`.
+        """
         return np.asarray(self.gradient(W).T @ A)
 
     def hessian_vector_product(self, W, Xi) -> sp.csr_matrix:
@@ -366,6 +448,25 @@ class CompletionLoss:
         ``Xi`` is a dense ``m x n`` array or a low-rank triple ``(U, S, V)`` with
         :math:`\Xi = U S V^\top` (what :func:`riemlin.matrix_problem` passes with
         ``point_arguments=True``); ``W`` is unused (the loss is quadratic).
+
+        Parameters
+        ----------
+        W : ndarray, shape (m, n), or FixedRankPoint or low-rank triple
+            The point (only its shape is checked).
+        Xi : ndarray, shape (m, n), or low-rank triple
+            The direction.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix, shape (m, n)
+            :math:`P_\Omega(\Xi)`.
+
+        Raises
+        ------
+        TypeError
+            For non-real data, or a sparse ``W`` or ``Xi``.
+        ValueError
+            If ``W`` or ``Xi`` does not have the shape ``(m, n)`` of the loss.
         """
         self._check_arg(W)
         return self._sparse(self._entries(*self._check_arg(Xi, "Xi")))
@@ -387,11 +488,16 @@ class CompletionLoss:
         Returns
         -------
         pymanopt.Problem
+            The problem, with the cost and the Riemannian gradient (and the Hessian
+            with :class:`~riemlin.FixedRankDeepLinear`).
 
         Raises
         ------
         TypeError
-            For another manifold, or a shape other than this loss's.
+            For another manifold.
+        ValueError
+            If the manifold's shape is not this loss's (with ``FixedRankEmbedded``, at
+            the first evaluation).
         """
         import pymanopt
         from pymanopt.manifolds import FixedRankEmbedded
@@ -454,6 +560,14 @@ class CompletionLoss:
         Returns
         -------
         FixedRankPoint
+            The rank-``k`` start ``(u, s, vt)``.
+
+        Raises
+        ------
+        TypeError
+            If ``k`` or ``power_iterations`` is not an int.
+        ValueError
+            If ``k`` is not in ``[1, min(m, n)]`` or ``power_iterations < 0``.
         """
         k = check_int(k, "k")
         if k > min(self._m, self._n):
@@ -659,6 +773,7 @@ def relative_error(point, truth) -> float:
     Returns
     -------
     float
+        :math:`\|X - T\|_F / \|T\|_F` for ``point`` :math:`X` and ``truth`` :math:`T`.
 
     Raises
     ------
@@ -743,6 +858,7 @@ def random_completion(
     Returns
     -------
     loss : CompletionLoss
+        The loss on the sampled entries of the truth.
     truth : FixedRankPoint
         The ground truth ``(u, s, vt)``.
 
