@@ -35,14 +35,24 @@ def _numerical_rank(W: np.ndarray) -> int:
     return numerical_rank(np.linalg.svd(W, compute_uv=False), W.shape)
 
 
-def _layers(factors, W0, widths, rng):
+def _layers(factors, W0, widths, rng, what):
+    """The start: ``(layers, their product, its numerical rank)``, refusing a zero product."""
     if factors is not None:
         if W0 is not None or widths is not None:
             raise ValueError("give either factors, or W0 and widths (to build balanced layers)")
-        return check_factors(factors)
-    if W0 is None or widths is None:
+        layers = check_factors(factors)
+    elif W0 is None or widths is None:
         raise ValueError("give factors, or W0 and widths (balanced layers are built from them)")
-    return balanced_factors(W0, widths, rng=rng)
+    else:
+        layers = balanced_factors(W0, widths, rng=rng)
+    W_start = chain_product(layers)
+    k = _numerical_rank(W_start)
+    if k == 0:
+        raise ValueError(
+            "the product of the layers (factors, or balanced factors of W0) is zero; the "
+            f"{what} need rank >= 1"
+        )
+    return layers, W_start, k
 
 
 def _relative(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -340,14 +350,7 @@ def compare_flows(
     """
     if loss is None or t_eval is None:
         raise TypeError("compare_flows needs a loss and t_eval")
-    layers = _layers(factors, W0, widths, rng)
-    W_start = chain_product(layers)
-    k = _numerical_rank(W_start)
-    if k == 0:
-        raise ValueError(
-            "the product of the layers (factors, or balanced factors of W0) is zero; the "
-            "flows need rank >= 1"
-        )
+    layers, W_start, k = _layers(factors, W0, widths, rng, "flows")
     depth = len(layers)
     start = time.perf_counter()
     fac = factor_gradient_flow(layers, loss, t_eval, rtol=rtol, atol=atol)
@@ -489,14 +492,7 @@ def compare_descent(
             f"steps must not exceed t_end = {t_end:g} (each run makes round(t_end / step) >= 1 "
             f"steps of t_end / round(t_end / step)); got {steps[steps > t_end]}"
         )
-    layers = _layers(factors, W0, widths, rng)
-    W_start = chain_product(layers)
-    k = _numerical_rank(W_start)
-    if k == 0:
-        raise ValueError(
-            "the product of the layers (factors, or balanced factors of W0) is zero; the "
-            "runs need rank >= 1"
-        )
+    layers, W_start, k = _layers(factors, W0, widths, rng, "runs")
     if t_end / steps.min() > MAX_DESCENT_STEPS:
         raise ValueError(
             f"steps and t_end: t_end / step = {t_end / steps.min():.3g} steps for the smallest "
