@@ -157,6 +157,11 @@ def test_bad_input():
         compare_descent(loss=loss, steps=[0.1], W0=W0, widths=widths)
     with pytest.raises(ValueError, match="integrator"):
         factor_gradient_flow(balanced_factors(W0, widths), loss, [0.0, 1.0], integrator="Euler")
+    zero = [np.zeros((2, 5)), np.ones((4, 2))]  # the product is zero: no rank to follow
+    with pytest.raises(ValueError, match="is zero; the flows need rank >= 1"):
+        compare_flows(zero, loss, [0.0, 1.0])
+    with pytest.raises(ValueError, match="is zero; the runs need rank >= 1"):
+        compare_descent(zero, loss, steps=[0.1, 0.05], t_end=1.0)
 
 
 def test_verify_json_subprocess(tmp_path):
