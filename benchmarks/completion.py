@@ -46,12 +46,12 @@ from riemlin.losses.completion import CompletionLineSearcher, CompletionLoss, re
 
 TARGET = 1e-6
 #: Entries per block, and the number of terms from which whole rows are gathered, in the
-#: kernel before row blocks (:func:`_rowdot_before`).
+#: kernel before the blocked einsum (:func:`_rowdot_before`).
 _CHUNK_BEFORE, _ROW_GATHER_BEFORE = 1 << 14, 16
 
 
 def _rowdot_before(A_t, B_t, rows, cols):
-    """The sampled entries of ``A_t^T B_t`` as riemlin computed them before row blocks.
+    """The sampled entries of ``A_t^T B_t`` as riemlin computed them before the blocked einsum.
 
     Per-term gathers from the rows of ``A_t`` (``k x m``) and ``B_t`` (``k x n``) in blocks
     of entries below 16 terms, whole rows of the transposes and ``numpy.add.reduce`` from

@@ -19,7 +19,7 @@ from riemlin import (
     Loss,
     random_completion,
 )
-from riemlin.losses.completion import _row_blocks, _rowdot, relative_error
+from riemlin.losses.completion import _block_size, _rowdot, relative_error
 
 
 def _dense_mask(loss):
@@ -244,22 +244,17 @@ def test_noise_and_coverage_at_low_oversampling():
 
 
 @pytest.mark.parametrize("q", [1, 7, 20, 40])
-def test_rowdot_in_row_blocks_and_unsorted(q):
-    # blocks of whole rows (sorted rows, rows repeated) and plain gathers (any order),
-    # over more entries than one block, with empty rows and a row longer than a block
+def test_rowdot_over_several_blocks_in_any_order(q):
+    # more entries than one block, rows in any order, empty rows, one long row
     rng = np.random.default_rng(q)
     X, Y = rng.standard_normal((300, q)), rng.standard_normal((200, q))
     rows, cols = rng.integers(300, size=40000), rng.integers(200, size=40000)
     rows[rows == 7] = 8  # an empty row
-    rows[:6000] = 3  # a row longer than a block
+    rows[:6000] = 3  # a long row
+    assert rows.size > _block_size(q)  # two blocks or more
     expected = np.einsum("ij,ij->i", X[rows], Y[cols])
     # sums of q products of O(1) numbers: rounding ~ q eps
     np.testing.assert_allclose(_rowdot(X, Y, rows, cols), expected, rtol=1e-13, atol=1e-13)
-    order = np.argsort(rows, kind="stable")
-    r, c = rows[order], cols[order]
-    blocks = _row_blocks(r, np.bincount(r, minlength=300), q)
-    assert blocks[0].size >= 3  # two blocks or more
-    np.testing.assert_allclose(_rowdot(X, Y, r, c, blocks), expected[order], rtol=1e-13, atol=1e-13)
 
 
 # ---------------------------------------------------------------- the line search
@@ -540,3 +535,28 @@ def test_sampled_entries_of_a_product_match_the_dense_product():
         np.testing.assert_allclose(
             loss.sampled(X, Y), (X @ Y.T)[loss.rows, loss.cols], rtol=1e-13, atol=1e-13 * q
         )
+    # over several blocks of the kernel
+    big, _ = random_completion(400, 300, 5, oversampling=20, rng=3)
+    q = 20
+    assert big.nnz > 2 * _block_size(q)
+    X, Y = rng.standard_normal((400, q)), rng.standard_normal((300, q))
+    np.testing.assert_allclose(
+        big.sampled(X, Y), (X @ Y.T)[big.rows, big.cols], rtol=1e-13, atol=1e-13 * q
+    )
+
+
+@pytest.mark.parametrize(
+    "X, Y, error, match",
+    [
+        (np.ones((70, 2)), np.ones((50, 1)), ValueError, "same number of columns"),
+        (np.ones((71, 2)), np.ones((50, 2)), ValueError, r"shapes \(70, q\) and \(50, q\)"),
+        (np.ones(70), np.ones((50, 1)), ValueError, "2-D"),
+        (np.ones((70, 2)), np.ones((50, 2, 1)), ValueError, "2-D"),
+        (np.ones((70, 2), complex), np.ones((50, 2)), TypeError, "X"),
+    ],
+)
+def test_sampled_refuses_factors_of_the_wrong_shape(X, Y, error, match):
+    # einsum would broadcast a width-1 factor and ignore extra rows: refused instead
+    loss, _ = random_completion(70, 50, 4, rng=8)
+    with pytest.raises(error, match=match):
+        loss.sampled(X, Y)

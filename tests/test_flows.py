@@ -460,7 +460,9 @@ def test_saved_jacobian_gives_the_fresh_jacobians_answer(monkeypatch):
     assert saved.nfev < fresh.nfev  # fewer Jacobians
 
 
-def test_factored_jacobian_matches_central_differences():
+@pytest.mark.parametrize("scale", [1.0, 1e-4, 1e-8])
+def test_factored_jacobian_matches_central_differences(scale):
+    # at every scale of W: the steps in S are relative to the size of S
     from riemlin.dynamics.riemannian import _factor_jacobian, _factor_velocity
 
     loss, W0 = _stiff(m=6, k=2)
@@ -468,7 +470,7 @@ def test_factored_jacobian_matches_central_differences():
     rng = np.random.default_rng(3)
     u, s, vt = np.linalg.svd(W0)
     U = u[:, :k] + 0.1 * rng.standard_normal((m, k))  # a state off the orthonormal frame
-    S = np.diag(s[:k]) + 0.1 * rng.standard_normal((k, k))
+    S = scale * (np.diag(s[:k]) + 0.1 * rng.standard_normal((k, k)))
     V = vt[:k].T + 0.1 * rng.standard_normal((m, k))
 
     def F(y):
@@ -482,9 +484,10 @@ def test_factored_jacobian_matches_central_differences():
     J = _factor_jacobian(y, F(y), (m, k), loss, depth)
     for _ in range(3):
         d = rng.standard_normal(y.size)
+        d[m * k : m * k + k * k] *= scale  # a direction of the size of each block
         eps = 1e-5  # central differences: error ~ eps^2 |F'''| ~ 1e-10 relative
         central = (F(y + eps * d) - F(y - eps * d)) / (2 * eps)
-        # forward differences with steps sqrt(eps) max(|y|, 1): error ~ 1e-8 relative
+        # forward differences with steps relative to each block: error ~ 1e-8 relative
         np.testing.assert_allclose(J @ d, central, rtol=1e-5, atol=1e-5 * np.abs(central).max())
 
 

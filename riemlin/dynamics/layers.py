@@ -108,8 +108,8 @@ def _layer_gradients(factors, loss):
 
     One forward pass forms the prefixes :math:`P_j = W_j \cdots W_1` (the last is the
     product :math:`W` the loss is evaluated at) and one backward pass the products
-    :math:`B_j = S_j^\top \nabla L(W)` by :math:`B_{j-1} = W_j^\top B_j`: ``3N - 2``
-    matrix products in all, against ``5N`` for :func:`riemlin.networks.chain_product`
+    :math:`B_j = S_j^\top \nabla L(W)` by :math:`B_{j-1} = W_j^\top B_j`: ``3N - 3``
+    matrix products in all, against about ``5N`` for :func:`riemlin.networks.chain_product`
     followed by :func:`riemlin.networks.chain_adjoint`, which form the prefixes twice and
     the suffixes :math:`S_j` as well. The gradient is used in whatever form the loss
     returns it (dense, sparse or low-rank) for the first products only.

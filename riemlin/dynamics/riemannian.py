@@ -340,16 +340,21 @@ def _factor_jacobian(y, f, sizes, loss, depth):
 
     Forward differences over all states at once: column ``j`` is
     :math:`(F(y + h_j e_j) - F(y)) / h_j` with :math:`h_j = \sqrt{\varepsilon}
-    \max(|y_j|, 1)` (error :math:`O(\sqrt{\varepsilon})` relative, ample for the Newton
-    iterations of an implicit method, whose convergence and not whose accuracy depends on
-    the Jacobian). The perturbed states go through the batched ``k x k`` kernels of
+    \max(|y_j|, c_j)`, where :math:`c_j` is the scale of ``y_j``'s block: 1 for the
+    entries of ``U`` and ``V`` (columns of norm about 1) and the largest entry of ``S``
+    for those of ``S``, so that the steps stay relative at any scale of ``W`` (error
+    :math:`O(\sqrt{\varepsilon})` relative, ample for the Newton iterations of an
+    implicit method, whose convergence and not whose accuracy depends on the Jacobian).
+    The perturbed states go through the batched ``k x k`` kernels of
     :func:`_factor_velocity`; the loss products cost one call per state, the one part
     that depends on the loss (the loss protocol has no Hessian).
     """
-    h = _FD_STEP * np.maximum(np.abs(y), 1.0)
+    (m, k), a, b = sizes, sizes[0] * sizes[1], sizes[0] * sizes[1] + sizes[1] ** 2
+    scale = np.ones_like(y)
+    scale[a:b] = np.abs(y[a:b]).max(initial=np.finfo(float).tiny)
+    h = _FD_STEP * np.maximum(np.abs(y), scale)
     Y = np.repeat(y[None, :], y.size, axis=0)
     Y[np.diag_indices(y.size)] += h
-    (m, k), a, b = sizes, sizes[0] * sizes[1], sizes[0] * sizes[1] + sizes[1] ** 2
     dU, dS, dV = _factor_velocity(
         Y[:, :a].reshape(y.size, m, k),
         Y[:, a:b].reshape(y.size, k, k),
@@ -374,7 +379,8 @@ class _SavedJacobian:
     changes by more than 30%, besides every 20 steps and after a failed Newton iteration.
     Here the last Jacobian is saved and handed back unless it is :data:`JACOBIAN_AGE`
     accepted steps old, or no step was accepted since the last request (the Newton
-    iteration failed with it): the rule of CVODE's direct linear solvers (Hindmarsh et
+    iteration failed with it, or the step failed the error test; the second case costs
+    an evaluation that was not needed): the rule of CVODE's direct linear solvers (Hindmarsh et
     al., ACM TOMS 31 (2005) 363-396), which re-evaluate the Jacobian only then and
     otherwise re-factor the saved one for the new :math:`h \gamma`. The Jacobian only
     steers the Newton iteration, so the solution's accuracy does not depend on its age;
@@ -486,7 +492,11 @@ def riemannian_gradient_flow(
         column counts as one evaluation in ``nfev``) and reused until it is
         :data:`JACOBIAN_AGE` steps old or a Newton iteration fails with it; with
         ``formulation="dense"`` LSODA differentiates the ``m n`` unknowns one by one,
-        which only suits small sizes.
+        which only suits small sizes. The two methods estimate their local errors
+        differently, so at the same ``rtol`` and ``atol`` their end points can differ in
+        accuracy, either way and on some problems by orders of magnitude (small starts
+        in particular, where ``atol`` dominates). For a reference solution use
+        ``"DOP853"`` with tight tolerances, or compare with a run at a tighter ``rtol``.
 
     Returns
     -------

@@ -190,8 +190,8 @@ def march(
                 if solver.status == "failed":
                     if trial_guard is not None and trial_guard.rejected:
                         return DIVERGED, (
-                            f"divergence at t={now:.6g}: the right-hand side is not finite "
-                            f"at any trial step down to the smallest step size ({msg})"
+                            f"divergence at t={now:.6g}: the right-hand side was not finite "
+                            f"at trial steps, and the integrator could not go on ({msg})"
                         )
                     return FAILED, f"integrator failed at t={now:.6g}: {msg}"
                 if trial_guard is not None:
@@ -215,7 +215,15 @@ def march(
                 if t[nxt] <= now:
                     dense = solver.dense_output()
                     while nxt < t.size and t[nxt] <= now:
-                        record(t[nxt], solver.y if t[nxt] == now else dense(t[nxt]))
+                        y = solver.y if t[nxt] == now else dense(t[nxt])
+                        if not np.all(np.isfinite(y)):
+                            # the dense output's extra stages (DOP853) met a non-finite
+                            # right-hand side that the accepted step did not
+                            return DIVERGED, (
+                                f"divergence at t={t[nxt]:.6g}: non-finite state in the "
+                                "interpolation between steps"
+                            )
+                        record(t[nxt], y)
                         nxt += 1
     except Breakdown as exc:
         return exc.status, str(exc)

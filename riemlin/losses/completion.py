@@ -63,49 +63,19 @@ def _block_size(terms: int) -> int:
     return max(256, _BLOCK // max(terms, 1))
 
 
-def _row_blocks(rows: np.ndarray, counts: np.ndarray, terms: int) -> tuple:
-    """Blocks of whole rows for :func:`_rowdot`: ``(starts, counts)``.
-
-    ``starts`` are the entry offsets of blocks of about ``_BLOCK / terms`` entries that
-    begin at row starts (the last offset is ``rows.size``; a row with more entries than
-    a block is a block of its own); ``counts`` are the entries per row. ``rows`` is sorted.
-    """
-    if rows.size == 0:
-        return np.zeros(1, dtype=np.intp), counts
-    starts = np.searchsorted(rows, rows[:: _block_size(terms)], side="left")
-    return np.unique(np.append(starts, rows.size)), counts
-
-
-def _rowdot(X: np.ndarray, Y: np.ndarray, rows: np.ndarray, cols: np.ndarray, blocks=None):
+def _rowdot(X: np.ndarray, Y: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     r"""``out[e] = sum_a X[rows[e], a] * Y[cols[e], a]``: the sampled entries of ``X Y^T``.
 
-    ``X`` (``m x q``) and ``Y`` (``n x q``) are C-ordered. With ``blocks`` (from
-    :func:`_row_blocks`, for sorted ``rows``) the entries go in blocks of whole rows: the
-    rows of ``X`` are repeated (``numpy.repeat``, a sequential copy) instead of gathered,
-    so only the rows of ``Y`` are gathered at random, and each block of ``q``-vectors is
-    reduced by one ``einsum`` while it sits in cache: faster than gathering the ``q``
-    terms one by one, the more so the more terms (user guide, chapter "Performance at
-    scale"). Without ``blocks`` both sides are gathered, in blocks of the same size.
+    ``X`` (``m x q``) and ``Y`` (``n x q``) are C-ordered, so each entry reads one row of
+    each. The entries go in blocks of about ``_BLOCK`` numbers per side: the rows of both
+    factors are gathered (``take``) and each block is reduced by one ``einsum`` while it
+    sits in cache (user guide, chapter "Performance at scale").
     """
     out = np.empty(rows.size)
-    if blocks is None:
-        size = _block_size(X.shape[1])
-        for s in range(0, rows.size, size):
-            e = min(s + size, rows.size)
-            np.einsum(
-                "ij,ij->i", X.take(rows[s:e], axis=0), Y.take(cols[s:e], axis=0), out=out[s:e]
-            )
-        return out
-    starts, counts = blocks
-    bounds = starts.tolist()
-    for s, e in zip(bounds[:-1], bounds[1:]):
-        r0, r1 = int(rows[s]), int(rows[e - 1]) + 1
-        np.einsum(
-            "ij,ij->i",
-            np.repeat(X[r0:r1], counts[r0:r1], axis=0),
-            Y.take(cols[s:e], axis=0),
-            out=out[s:e],
-        )
+    size = _block_size(X.shape[1])
+    for s in range(0, rows.size, size):
+        e = min(s + size, rows.size)
+        np.einsum("ij,ij->i", X.take(rows[s:e], axis=0), Y.take(cols[s:e], axis=0), out=out[s:e])
     return out
 
 
@@ -197,9 +167,8 @@ class CompletionLoss:
         self.rows, self.cols, self.values = rows, cols, values
         index = np.int32 if max(m, n, rows.size) < 2**31 - 1 else np.int64
         self._indices = cols.astype(index)
-        self._counts = np.bincount(rows, minlength=m)
-        self._indptr = np.concatenate(([0], np.cumsum(self._counts))).astype(index)
-        self._blocks = {}  # row blocks of _rowdot, by number of terms
+        self._indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=m))))
+        self._indptr = self._indptr.astype(index)
         self._key = None  # copies of the last point, and its residual and gradient
         self._residual_cache = None
         self._gradient_cache = None
@@ -298,18 +267,17 @@ class CompletionLoss:
             return self.sampled(U @ S if S.ndim == 2 else U * S, V)
         return W[self.rows, self.cols]
 
-    def sampled(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    def sampled(self, X, Y) -> np.ndarray:
         r"""The observed entries of :math:`X Y^\top`, in row-major order, without forming it.
 
         :math:`(X Y^\top)_{ij} = \sum_a X_{ia} Y_{ja}` for :math:`(i, j) \in \Omega`:
-        :math:`O(|\Omega| q)` work in blocks of whole rows (the rows of ``X`` are
-        repeated, the rows of ``Y`` gathered).
+        :math:`O(|\Omega| q)` work, in blocks that gather the rows of both factors.
 
         Parameters
         ----------
-        X : ndarray, shape (m, q)
+        X : array_like, shape (m, q)
             Left factor.
-        Y : ndarray, shape (n, q)
+        Y : array_like, shape (n, q)
             Right factor (``X Y^T`` is ``m x n``).
 
         Returns
@@ -317,18 +285,27 @@ class CompletionLoss:
         ndarray, shape (nnz,)
             :math:`(X Y^\top)_{ij}` for the observed :math:`(i, j)`, in the order of
             ``rows`` and ``cols``.
+
+        Raises
+        ------
+        TypeError
+            For non-real data.
+        ValueError
+            If ``X`` is not ``(m, q)`` or ``Y`` not ``(n, q)`` with the same ``q``. (Like
+            ``X @ Y.T``, non-finite entries give non-finite results.)
         """
-        q = X.shape[1]
-        blocks = self._blocks.get(q)
-        if blocks is None:
-            blocks = self._blocks[q] = _row_blocks(self.rows, self._counts, q)
-        return _rowdot(
-            np.ascontiguousarray(X, dtype=float),
-            np.ascontiguousarray(Y, dtype=float),
-            self.rows,
-            self.cols,
-            blocks,
-        )
+        X = check_array(X, "X", finite=False, allow_empty=True)
+        Y = check_array(Y, "Y", finite=False, allow_empty=True)
+        m, n = self._m, self._n
+        if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != m or Y.shape[0] != n:
+            raise ValueError(
+                f"X and Y must be 2-D of shapes ({m}, q) and ({n}, q); got {X.shape} and {Y.shape}"
+            )
+        if X.shape[1] != Y.shape[1]:
+            raise ValueError(
+                f"X and Y must have the same number of columns; got {X.shape[1]} and {Y.shape[1]}"
+            )
+        return _rowdot(np.ascontiguousarray(X), np.ascontiguousarray(Y), self.rows, self.cols)
 
     def residual(self, W) -> np.ndarray:
         r"""The residual :math:`W_{ij} - A_{ij}` on :math:`\Omega` (row-major order).
@@ -895,8 +872,7 @@ def random_completion(
     s = np.sqrt(m * n / k) * np.geomspace(float(condition), 1.0, k)
     truth = FixedRankPoint(u, s, np.ascontiguousarray(v.T))
     rows, cols = _sample_entries(m, n, nnz, gen)
-    counts = np.bincount(rows, minlength=m)
-    values = _rowdot(u * s, np.ascontiguousarray(v), rows, cols, _row_blocks(rows, counts, k))
+    values = _rowdot(u * s, np.ascontiguousarray(v), rows, cols)
     if noise > 0:
         values += noise * gen.standard_normal(values.size)
     return CompletionLoss(rows, cols, values, (m, n)), truth
