@@ -255,7 +255,8 @@ def _factor_frame(U, S, V):
     \operatorname{diag}(s) V_c^\top`: ``u = U T_u``, ``v = V T_v`` with
     :math:`T_u = R_u^{-1} U_c`, :math:`T_v = R_v^{-1} V_c`, whose inverses are
     :math:`T_u^{-1} = U_c^\top R_u`, :math:`T_v^{-1} = V_c^\top R_v`. Returns
-    ``(u, s, v, T_u, T_v, T_u^{-1}, T_v^{-1})``. Cost: one batched ``k x k`` Cholesky
+    ``(u, s, v, T_u, T_v, T_u^{-1}, T_v^{-1})``; stacks of states (a leading axis) give
+    stacks of each. Cost: one batched ``k x k`` Cholesky
     factorization, one ``k x k`` SVD and one batched ``k x k`` solve, no QR of the tall
     factors. The Cholesky factor is as accurate as a QR here because the flow keeps
     :math:`U^\top U` and :math:`V^\top V` constant (see :func:`_factor_velocity`), so
@@ -267,28 +268,12 @@ def _factor_frame(U, S, V):
     numpy.linalg.LinAlgError
         If ``U`` or ``V`` is numerically rank deficient or the SVD does not converge.
     """
-    k = S.shape[0]
-    gram = np.empty((2, k, k))
-    np.matmul(U.T, U, out=gram[0])
-    np.matmul(V.T, V, out=gram[1])
+    gram = np.stack((_mT(U) @ U, _mT(V) @ V))  # (2, ..., k, k): both in one call
     L = np.linalg.cholesky(gram)  # lower triangular, R = L^T
-    Ru, Rv = L[0].T, L[1].T
+    Ru, Rv = _mT(L[0]), _mT(L[1])
     Uc, s, Vct = np.linalg.svd(Ru @ S @ L[1])
-    gram[0] = Uc
-    gram[1] = Vct.T
-    T = np.linalg.solve(np.swapaxes(L, 1, 2), gram)
-    return U @ T[0], s, V @ T[1], T[0], T[1], Uc.T @ Ru, Vct @ Rv
-
-
-def _factor_frame_stack(U, S, V):
-    """:func:`_factor_frame` for stacks ``(B, m, k)``, ``(B, k, k)``, ``(B, n, k)``."""
-    Lu = np.linalg.cholesky(_mT(U) @ U)
-    Lv = np.linalg.cholesky(_mT(V) @ V)
-    Ru, Rv = _mT(Lu), _mT(Lv)
-    Uc, s, Vct = np.linalg.svd(Ru @ S @ Lv)
-    Tu = np.linalg.solve(Ru, Uc)
-    Tv = np.linalg.solve(Rv, _mT(Vct))
-    return U @ Tu, s, V @ Tv, Tu, Tv, _mT(Uc) @ Ru, Vct @ Rv
+    T = np.linalg.solve(_mT(L), np.stack((Uc, _mT(Vct))))
+    return U @ T[0], s, V @ T[1], T[0], T[1], _mT(Uc) @ Ru, Vct @ Rv
 
 
 def _mT(A):
@@ -317,11 +302,10 @@ def _factor_velocity(U, S, V, loss, depth):
     Stacks of states (a leading axis, for finite-difference Jacobians) go through
     ``numpy.linalg``'s batched kernels and one loss call per state.
     """
+    u, s, v, Tu, Tv, Tu_inv, Tv_inv = _factor_frame(U, S, V)
     if U.ndim == 2:
-        u, s, v, Tu, Tv, Tu_inv, Tv_inv = _factor_frame(U, S, V)
         Gv, Gtu = gradient_products(loss, FixedRankPoint(u, s, v.T), v, u)
     else:
-        u, s, v, Tu, Tv, Tu_inv, Tv_inv = _factor_frame_stack(U, S, V)
         Gv, Gtu = np.empty_like(u), np.empty_like(v)
         for i in range(u.shape[0]):
             point = FixedRankPoint(u[i], s[i], v[i].T)
