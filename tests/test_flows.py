@@ -497,6 +497,7 @@ def test_layer_gradients_by_backpropagation_match_the_adjoint(N, form):
     import scipy.sparse as sp
 
     from riemlin.dynamics.layers import _layer_gradients
+    from riemlin.geometry.ambient import ambient_to_dense
     from riemlin.networks.chain import chain_adjoint, chain_product
 
     rng = np.random.default_rng(N)
@@ -509,7 +510,18 @@ def test_layer_gradients_by_backpropagation_match_the_adjoint(N, form):
         "low_rank": lambda W: (W[:, :2], np.eye(2), np.eye(widths[0])[:, :2]),
     }[form]
     loss = MatrixLoss(lambda W: 0.0, G)
-    expected = chain_adjoint(layers, loss.gradient(chain_product(layers)))
-    for a, b in zip(_layer_gradients(layers, loss), expected):
-        # the same products in another order: rounding of a few ulps of the entries
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
+    # the definition, densely: S_j^T Z P_{j-1}^T with the suffix and prefix products
+    Z = ambient_to_dense(loss.gradient(chain_product(layers)))
+    eye = [np.eye(widths[0])]
+    expected = [
+        chain_product(layers[j + 1 :] or [np.eye(widths[-1])]).T
+        @ Z
+        @ chain_product(layers[:j] or eye).T
+        for j in range(N)
+    ]
+    adjoint = chain_adjoint(layers, loss.gradient(chain_product(layers)))  # Z not densified
+    for grads in (_layer_gradients(layers, loss), adjoint):
+        assert len(grads) == N
+        for a, b in zip(grads, expected):
+            # the same products in another order: rounding of a few ulps of the entries
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
