@@ -29,7 +29,7 @@ from riemlin.dynamics.layers import factor_gradient_flow
 from riemlin.dynamics.result import FlowResult
 from riemlin.dynamics.stepping import DIVERGED, RANK_LOST, SUCCESS, Breakdown, guarded, march
 from riemlin.geometry.imbalanced import apply_imbalanced_metric, imbalanced_weights
-from riemlin.geometry.tangent import project_products
+from riemlin.geometry.tangent import project_products, tangent_matrix
 from riemlin.losses.base import check_loss, check_loss_shape, gradient_products
 from riemlin.networks.balance import svd_of
 from riemlin.networks.chain import chain_product
@@ -45,7 +45,7 @@ def _velocity(W, k, lam, loss):
     Up, M, Vp = apply_imbalanced_metric(
         imbalanced_weights(s, lam), project_products(u, vt, GV, GtU)
     )
-    return -((u @ M + Up) @ vt + u @ Vp.T), s
+    return -tangent_matrix((u, s, vt), (Up, M, Vp)), s
 
 
 def imbalanced_gradient_flow(

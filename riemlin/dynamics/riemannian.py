@@ -119,7 +119,7 @@ from riemlin.dynamics.stepping import (
 )
 from riemlin.geometry.manifold import FixedRankDeepLinear, FixedRankPoint, FixedRankTangentVector
 from riemlin.geometry.metric import apply_metric, metric_weights
-from riemlin.geometry.tangent import project_products
+from riemlin.geometry.tangent import project_products, tangent_matrix
 from riemlin.losses.base import check_loss, check_loss_shape, gradient_products, is_point
 
 __all__ = ["riemannian_gradient", "riemannian_gradient_flow", "riemannian_gradient_descent"]
@@ -540,10 +540,7 @@ def riemannian_gradient_flow(
             nonlocal nfev
             nfev += 1
             p = to_point(y)
-            xi = riemannian_gradient(manifold, p, loss)
-            u, _, vt = p
-            Up, M, Vp = xi
-            return -((u @ M + Up) @ vt + u @ Vp.T).ravel()
+            return -tangent_matrix(p, riemannian_gradient(manifold, p, loss)).ravel()
 
         y0 = ((point[0] * point[1]) @ point[2]).ravel()
         jac = None

@@ -32,6 +32,7 @@ from riemlin._validation import (
 )
 from riemlin.geometry.ambient import ambient_shape, is_triple
 from riemlin.geometry.manifold import FixedRankPoint, random_frame
+from riemlin.geometry.tangent import tangent_low_rank
 from riemlin.losses.regression import is_point
 
 __all__ = ["CompletionLineSearcher", "CompletionLoss", "random_completion", "relative_error"]
@@ -681,9 +682,8 @@ class CompletionLineSearcher:
             :math:`t^\star`, or ``nan`` if :math:`P_\Omega(\xi) = 0` (the observed
             entries do not see the direction).
         """
-        u, _, vt = point
-        Up, M, Vp = direction
-        seen = self.loss.sampled(np.hstack((u @ M + Up, u)), np.hstack((vt.T, Vp)))
+        X, _, Y = tangent_low_rank(point, direction)  # xi = X Y^T
+        seen = self.loss.sampled(X, Y)
         curvature = float(np.einsum("i,i->", seen, seen))
         if not curvature > 0.0:
             return float("nan")
