@@ -1043,11 +1043,10 @@ class FixedRankDeepLinear(Manifold):
         """
         self._check_point(point)
         gen = self._rng if rng is None else as_generator(rng)
-        u, _, vt = point
         Up = gen.standard_normal((self._m, self._k))
         Vp = gen.standard_normal((self._n, self._k))
         M = gen.standard_normal((self._k, self._k))
-        xi = FixedRankTangentVector(Up - u @ (u.T @ Up), M, Vp - vt.T @ (vt @ Vp))
+        xi = FixedRankTangentVector(*_tangent.to_tangent_space(point, (Up, M, Vp)))
         return xi / self.norm(point, xi)
 
     # ------------------------------------------------------------------ conversions
