@@ -159,15 +159,10 @@ def _per_iteration(loss, x0, manifolds: dict, iterations: int, repeat: int) -> d
     counts = {}
 
     def runner(name):
+        solve = _cg(loss, problems[name], x0, iterations)
+
         def fn():
-            opt = pymanopt.optimizers.ConjugateGradient(
-                verbosity=0,
-                max_iterations=iterations,
-                min_gradient_norm=0.0,
-                min_step_size=0.0,
-                line_searcher=CompletionLineSearcher(loss),
-            )
-            counts[name] = int(opt.run(problems[name], initial_point=x0).iterations)
+            counts[name] = int(solve().iterations)
 
         return fn
 
@@ -190,8 +185,10 @@ def _evaluation(loss, x0, seed=0):
 
 
 def _cg(loss, problem, x0, iterations):
+    """A function running ``iterations`` CG iterations from ``x0``; it returns the result."""
+
     def solve():
-        pymanopt.optimizers.ConjugateGradient(
+        return pymanopt.optimizers.ConjugateGradient(
             verbosity=0,
             max_iterations=iterations,
             min_gradient_norm=0.0,
